@@ -2,6 +2,7 @@ import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
+import { createRateBucket } from './rate-bucket.ts';
 
 /** The `X-Amz-Target` prefix of CloudWatch Logs' operations (awsJson1_1). */
 export const LOGS_TARGET_PREFIX = 'Logs_20140328';
@@ -10,6 +11,12 @@ export const LOGS_TARGET_PREFIX = 'Logs_20140328';
 const MAX_LIMIT = 10_000;
 /** FilterLogEvents' most bytes a page: "as many log events as can fit in 1 MB". */
 const MAX_PAGE_BYTES = 1024 * 1024;
+/**
+ * FilterLogEvents' calls a second, per account and Region: "a default quota of 5 transactions per
+ * second (TPS) per account/Region", a hard limit that "[doesn't] qualify for a limit increase", above
+ * which the call is throttled (https://repost.aws/knowledge-center/cloudwatch-logs-throttling).
+ */
+export const FILTER_LOG_EVENTS_RATE = 5;
 
 /** One kept log event, as FilterLogEvents answers it. */
 export interface LogEvent {
@@ -59,6 +66,12 @@ export interface LocalLogsOptions {
   readonly retentionDays?: number;
   /** The clock retention is counted on (tests move one). @default Date.now */
   readonly now?: () => number;
+  /**
+   * FilterLogEvents calls a second the endpoint answers, a second's worth at once, before it answers
+   * ThrottlingException as CloudWatch Logs does (counted on `performance.now()`).
+   * @default {@link FILTER_LOG_EVENTS_RATE}
+   */
+  readonly filterRate?: number;
 }
 
 /**
@@ -69,6 +82,7 @@ export interface LocalLogsOptions {
 export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
   const { dir, onError = () => {}, now = Date.now } = options;
   const retentionMs = (options.retentionDays ?? 30) * 24 * 3600_000;
+  const filterRate = createRateBucket(options.filterRate ?? FILTER_LOG_EVENTS_RATE, () => performance.now());
   const groups = new Set<string>();
   const memory = new Map<string, string[]>();
   /** Each group's appends, chained so they land in order. */
@@ -122,6 +136,8 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
   };
 
   const filterLogEvents = async (input: Record<string, unknown>) => {
+    // Throttled before anything else is looked at, as a rate limit in front of the API is.
+    if (!filterRate.admit()) throw new LogsError('ThrottlingException', 'Rate exceeded');
     const group = logGroupOf(input);
     if (!groups.has(group))
       throw new LogsError('ResourceNotFoundException', 'The specified log group does not exist.');

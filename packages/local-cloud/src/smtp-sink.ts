@@ -5,7 +5,7 @@ import { buffer } from 'node:stream/consumers';
 import { checkSendRate } from '@sidestep/manifest';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import { createSendRateBucket } from './send-rate.ts';
+import { createRateBucket } from './rate-bucket.ts';
 
 /** A mail the sink stored. */
 export interface DeliveredMail {
@@ -321,7 +321,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
  * (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas.html), and counts recipients, not
  * mails ("Quotas are based on the number of recipients", https://docs.aws.amazon.com/ses/latest/dg/quotas.html),
  * without saying how it measures either. The sink models both with a token bucket
- * (`createSendRateBucket`: a second's worth of burst, refilled at the rate, a token per recipient of
+ * (`createRateBucket`: a second's worth of burst, refilled at the rate, a token per recipient of
  * the envelope), AWS's usual model of a rate limit: a burst above the rate for longer than a second
  * is refused here as SES refuses a sustained one, while the mail-dispatcher's sandboxes, each paced at
  * its share but not in step with the others, pass once the rate is at least the number of sandboxes
@@ -338,10 +338,7 @@ function sendRateThrottle(
   refuse(envelope: Envelope): SmtpRefusal | undefined;
 } {
   const { clock } = options;
-  const bucket = createSendRateBucket(
-    maxSendRate,
-    clock ? () => clock.now().getTime() : () => performance.now(),
-  );
+  const bucket = createRateBucket(maxSendRate, clock ? () => clock.now().getTime() : () => performance.now());
   let count = 0;
   return {
     maxSendRate,

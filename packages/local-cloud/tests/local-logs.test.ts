@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { compileFilterPattern, createLocalLogs } from '../src/local-logs.ts';
+import { compileFilterPattern, createLocalLogs, FILTER_LOG_EVENTS_RATE } from '../src/local-logs.ts';
 import { type FixtureCloud, startFixtureCloud } from './fixtures/fixture-cloud.ts';
 import { fixtureDir, queuelessService } from './fixtures/manifests.ts';
 
@@ -18,7 +18,8 @@ describe('createLocalLogs: FilterLogEvents over the kept log groups', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('answers the events of a group that match a JSON pattern, oldest first, within the times asked', async () => {
-    const logs = createLocalLogs({ dir: join(dir, 'a'), now: () => 10_000 });
+    // Eight calls at once: more than CloudWatch Logs' 5 a second, which a test below holds it to.
+    const logs = createLocalLogs({ dir: join(dir, 'a'), now: () => 10_000, filterRate: 100 });
     logs.createGroup('/aws/lambda/sidestep-local-status-updater');
     const group = '/aws/lambda/sidestep-local-status-updater';
     logs.append(group, 's', line({ message: 'started', jobId: 'imp_1' }), 3_000);
@@ -79,6 +80,36 @@ describe('createLocalLogs: FilterLogEvents over the kept log groups', () => {
       name: 'InvalidParameterException',
     });
     await expect(logs.api('PutLogEvents', {})).rejects.toMatchObject({ name: 'UnknownOperationException' });
+  });
+});
+
+// "FilterLogEvents [...] has a default quota of 5 transactions per second (TPS) per account/Region",
+// a hard limit (https://repost.aws/knowledge-center/cloudwatch-logs-throttling): a caller that
+// searches several groups at once, or pages through one, meets it on AWS and must meet it here.
+describe('createLocalLogs: FilterLogEvents throttled at CloudWatch Logs’ 5 calls a second', () => {
+  it('answers a second’s worth at once, then ThrottlingException until the bucket refills', async () => {
+    const logs = createLocalLogs();
+    logs.createGroup('/aws/lambda/a');
+    const call = () => logs.api('FilterLogEvents', { logGroupName: '/aws/lambda/a' });
+    for (let answered = 0; answered < FILTER_LOG_EVENTS_RATE; answered++) await call();
+    await expect(call()).rejects.toMatchObject({
+      name: 'ThrottlingException',
+      message: 'Rate exceeded',
+      statusCode: 400,
+    });
+    // A refused call takes no token: after a fifth of a second, one more is answered (and only one).
+    await new Promise((resolve) => setTimeout(resolve, 1_000 / FILTER_LOG_EVENTS_RATE + 20));
+    await expect(call()).resolves.toMatchObject({ events: [] });
+    await expect(call()).rejects.toMatchObject({ name: 'ThrottlingException' });
+  });
+
+  it('throttles a call before it looks at its group or its input', async () => {
+    const logs = createLocalLogs({ filterRate: 1 });
+    logs.createGroup('/aws/lambda/a');
+    await logs.api('FilterLogEvents', { logGroupName: '/aws/lambda/a' });
+    await expect(logs.api('FilterLogEvents', { logGroupName: '/aws/lambda/missing' })).rejects.toMatchObject({
+      name: 'ThrottlingException',
+    });
   });
 });
 

@@ -1,14 +1,37 @@
 import {
+  type CloudWatchLogsClient,
   type FilteredLogEvent,
   FilterLogEventsCommand,
   type FilterLogEventsCommandOutput,
 } from '@aws-sdk/client-cloudwatch-logs';
+import pThrottle from 'p-throttle';
 import type { SearchError } from './errors.ts';
 import type { OpsContext } from './ops-context.ts';
 import { isAccessDenied } from './queues.ts';
 
 /** FilterLogEvents' most events a page (API_FilterLogEvents: `limit` "Maximum value of 10000"). */
 const MAX_PAGE = 10_000;
+
+/**
+ * FilterLogEvents' calls a second, per account and Region: "a default quota of 5 transactions per
+ * second (TPS) per account/Region", a hard limit, above which a call is throttled
+ * (https://repost.aws/knowledge-center/cloudwatch-logs-throttling). The local cloud enforces it too.
+ */
+export const FILTER_LOG_EVENTS_PER_SECOND = 5;
+
+/**
+ * Every FilterLogEvents call this process makes, at most {@link FILTER_LOG_EVENTS_PER_SECOND} in any
+ * 1.1 s (p-throttle's strict mode: each call against the calls before it, not per window), queued in
+ * order beyond that: `job logs` searches six groups at once, page after page, `mail find` two
+ * searches, and the console as many as its operators ask for (a context per request, so the pace is
+ * the process's, not a context's). What other processes of the account take of the same quota (another
+ * operator, another console) is the SDK's to retry: the clients' retries back off on ThrottlingException.
+ */
+// A tenth of a second over the quota's second: p-throttle counts whole milliseconds of Date.now, and
+// the service counts on its own clock; a call at the very edge of the second would be throttled.
+const sendPaced = pThrottle({ limit: FILTER_LOG_EVENTS_PER_SECOND, interval: 1_100, strict: true })(
+  (client: CloudWatchLogsClient, command: FilterLogEventsCommand) => client.send(command),
+);
 
 /** One FilterLogEvents search of {@link filterLogGroup}. */
 export interface LogGroupSearch {
@@ -48,7 +71,8 @@ export async function filterLogGroup(
   do {
     let page: FilterLogEventsCommandOutput;
     try {
-      page = await context.clients.logs.send(
+      page = await sendPaced(
+        context.clients.logs,
         new FilterLogEventsCommand({
           logGroupName: search.group,
           filterPattern: search.pattern,
