@@ -24,6 +24,7 @@ import {
   localName,
   localTaskArn,
 } from './local-names.ts';
+import { createRateBucket } from './rate-bucket.ts';
 import { type LocalResources, taskEnvironment } from './service-environment.ts';
 import { type Started, startPhase } from './start-phase.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from './step-functions.ts';
@@ -33,6 +34,7 @@ import {
   ECS_RUN_TASK_SYNC,
   EcsInvalidParameterError,
   ecsRunTaskSync,
+  FARGATE_RUN_TASK_RATE,
   LAMBDA_INVOKE,
   lambdaInvoke,
   type RunTaskOutcome,
@@ -168,6 +170,7 @@ export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
         authorize,
       });
     const runTask = queuedTasks(options.taskCapacity, runNow);
+    const runTaskRate = createRateBucket(FARGATE_RUN_TASK_RATE, () => performance.now());
     const resources: LocalWorkflowResources = {
       environment: LOCAL_ENVIRONMENT,
       region: LOCAL_REGION,
@@ -194,7 +197,7 @@ export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
           (functionName, payload) => options.invoke(functionService(functionName), payload),
           authorize,
         ),
-        [ECS_RUN_TASK_SYNC]: ecsRunTaskSync(runTask),
+        [ECS_RUN_TASK_SYNC]: ecsRunTaskSync(runTask, () => runTaskRate.admit()),
         [SQS_SEND_MESSAGE]: sqsSendMessage(options.sqs, authorize),
       },
       region: LOCAL_REGION,

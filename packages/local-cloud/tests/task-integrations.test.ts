@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { ecsRunTaskSync, type RunTaskOutcome, StatesTaskError } from '../src/task-integrations.ts';
+import { createRateBucket } from '../src/rate-bucket.ts';
+import {
+  ecsRunTaskSync,
+  FARGATE_RUN_TASK_RATE,
+  type RunTaskOutcome,
+  StatesTaskError,
+} from '../src/task-integrations.ts';
 
 function outcome(ended: Pick<RunTaskOutcome, 'exitCode' | 'signal'>): RunTaskOutcome {
   return {
@@ -50,5 +56,31 @@ describe('ecsRunTaskSync failure cause', () => {
     const failed = JSON.parse((await failureOf({ exitCode: 3, signal: null })).message);
     expect(failed.Containers[0].ExitCode).toBe(3);
     expect(failed.Containers[0].Reason).toBeUndefined();
+  });
+});
+
+// "The rate quota for calls to the Amazon ECS RunTask API is 20 calls per second (burst and
+// sustained)" (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html): past it
+// Step Functions' RunTask fails as a throttled call, which the workflows' start retry takes.
+describe('ecsRunTaskSync throttled at Fargate’s RunTask rate', () => {
+  it('starts a second’s worth at once, then fails ECS.AmazonECSException "Rate exceeded" and starts nothing', async () => {
+    let started = 0;
+    const bucket = createRateBucket(FARGATE_RUN_TASK_RATE, () => 0);
+    const run = ecsRunTaskSync(
+      async () => {
+        started += 1;
+        return outcome({ exitCode: 0, signal: null });
+      },
+      () => bucket.admit(),
+    );
+    const call = { executionArn: 'arn:x', stateName: 'RunImport', signal: new AbortController().signal };
+    for (let task = 0; task < FARGATE_RUN_TASK_RATE; task++) await run({ TaskDefinition: 'worker' }, call);
+    const error = await run({ TaskDefinition: 'worker' }, call).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StatesTaskError);
+    expect(error).toMatchObject({
+      name: 'ECS.AmazonECSException',
+      message: expect.stringMatching(/^Rate exceeded/),
+    });
+    expect(started).toBe(FARGATE_RUN_TASK_RATE);
   });
 });

@@ -4,7 +4,7 @@ import { catchAll } from './catch-all.ts';
 import { INTEGRATION } from './integration.ts';
 import { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 import { requireStrings } from './require-strings.ts';
-import { retry, TRANSIENT_ECS_ERRORS } from './retry.ts';
+import { ECS_START_RETRY } from './retry.ts';
 
 /** The batch-worker's Fargate task (`arn:aws:states:::ecs:runTask.sync`). Every value may be a Terraform token. */
 export interface BatchWorkerProps {
@@ -129,8 +129,9 @@ export const TRANSIENT_BACKOFF_SECONDS = 30;
 export const DEFAULT_BATCH_TASK_TIMEOUT_SECONDS = 3600;
 
 /**
- * Allowed beyond the task's runs and waits: each run's ECS start retries (3, at most 60 s apart) and
- * the steps after the task (the finalizer, the status-updater) with their Lambda retries.
+ * Allowed beyond the task's runs and waits: each run's ECS start retries ({@link ECS_START_RETRY}, at
+ * most 5 min 10 s a run, 36 min for the 7 runs) and the steps after the task (the finalizer, the
+ * status-updater) with their Lambda retries.
  */
 const AFTER_TASK_RUNS_SECONDS = 60 * 60;
 
@@ -292,7 +293,7 @@ export function batchTask(
     },
     TimeoutSeconds: batchWorker.timeoutSeconds ?? DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
     ResultPath: null,
-    Retry: [retry(TRANSIENT_ECS_ERRORS, 10, 3)],
+    Retry: [ECS_START_RETRY],
     Catch: [
       { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.error', Next: stopped },
       ...catchAll(step.onFailure),

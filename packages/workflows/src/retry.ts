@@ -55,20 +55,39 @@ export const TRANSIENT_EXPORT_FINALIZER_ERRORS = [
 ] as const;
 
 /**
- * ECS API errors while starting the task (capacity, throttling, service faults), retried. A task that
- * ran and stopped with a non-zero exit fails with `States.TaskFailed` and is NOT retried: the worker
- * exits non-zero for bad input (a bad header, too many rejected rows), which a retry cannot fix.
+ * ECS API errors while starting the task (capacity, throttling, service faults), retried
+ * ({@link ECS_START_RETRY}). A task that ran and stopped with a non-zero exit fails with
+ * `States.TaskFailed` and is NOT retried: the worker exits non-zero for bad input (a bad header, too
+ * many rejected rows), which a retry cannot fix.
  * `AmazonECS.Unknown`: RunTask answered 200 with a non-empty `Failures` (no task started: Fargate
  * Spot capacity unavailable, for one), which the `.sync` integration raises under that name
- * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html); a failure that persists
- * (a task definition gone) fails the job after the retries, a minute later.
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html).
+ * `ECS.AmazonECSException`: among others RunTask throttled ("Rate exceeded"), which Fargate does past
+ * 20 calls a second, burst and sustained, per account and Region
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html): a burst of uploads
+ * starts a task each.
+ * `ECS.InvalidParameterException`: what RunTask answers when the EC2 calls it makes for the task's
+ * network interface are throttled ("Error retrieving security group information for [sg-…]: Request
+ * limit exceeded", the "asynchronous throttling" of
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/operating-at-scale-dealing-with-throttles.html),
+ * as well as for a request that is wrong for good; a Retry cannot tell them apart by the cause, so a
+ * wrong request fails the job after the retries, its cause kept, a few minutes later instead of at
+ * once. A failure that persists (a task definition gone) fails the job after the retries too.
  */
 export const TRANSIENT_ECS_ERRORS = [
   'ECS.AmazonECSException',
   'ECS.ServerException',
   'ECS.ThrottlingException',
+  'ECS.InvalidParameterException',
   'AmazonECS.Unknown',
 ] as const;
+
+/**
+ * The batch task's start retried on {@link TRANSIENT_ECS_ERRORS}: 7 retries from 10 s, doubling, at
+ * most 60 s apart (10, 20, 40, 60, 60, 60, 60: at most 5 min 10 s, with full jitter about half),
+ * long enough for a burst of a few hundred uploads at Fargate's 20 RunTask calls a second.
+ */
+export const ECS_START_RETRY = retry(TRANSIENT_ECS_ERRORS, 10, 7);
 
 /**
  * SQS errors a later attempt can get past (throttling, network faults), retried. Not the catch-all

@@ -568,19 +568,19 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mails).toHaveLength(0);
   });
 
-  /** A worker whose first task fails to start with `error`; the next imports 5 rows. */
-  const failingToStartOnce = (error: Error): Worker => {
+  /** A worker whose first `times` tasks fail to start with `error`; the next imports 5 rows. */
+  const failingToStart = (error: Error, times = 1): Worker => {
     let attempts = 0;
     return (jobId, status) => {
       attempts += 1;
-      if (attempts === 1) throw error;
+      if (attempts <= times) throw error;
       status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
     };
   };
 
   it('retries a RunTask that started no task (its Failures, AmazonECS.Unknown: Spot capacity), then imports', async () => {
     const env = cloud({
-      worker: failingToStartOnce(
+      worker: failingToStart(
         namedError('AmazonECS.Unknown', 'Capacity is unavailable at this time. Please try again later.'),
       ),
     });
@@ -593,7 +593,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
 
   it('retries an ECS API error while starting the task, then imports', async () => {
     const env = cloud({
-      worker: failingToStartOnce(namedError('ECS.AmazonECSException', 'No Container Instances were found')),
+      worker: failingToStart(namedError('ECS.AmazonECSException', 'No Container Instances were found')),
     });
     const run = await execute(objectCreated('imports/users.csv'), env);
 
@@ -609,6 +609,41 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         rejectedSamples: [],
       },
     ]);
+  });
+
+  // A burst of uploads starts as many tasks at once: Fargate takes 20 RunTask calls a second, burst
+  // and sustained (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html), and
+  // a throttled call is `ECS.AmazonECSException` "Rate exceeded"; the retries outlast a burst of a
+  // few hundred (each at most a minute apart, about five minutes in all). RunTask also makes EC2
+  // calls for the task's network interface (awsvpc); when EC2 throttles them, ECS answers
+  // InvalidParameterException naming the throttle, `ECS.InvalidParameterException` to Step Functions
+  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/operating-at-scale-dealing-with-throttles.html,
+  // "asynchronous throttling").
+  it.each([
+    {
+      what: 'throttled seven times in a row',
+      error: namedError(
+        'ECS.AmazonECSException',
+        'Rate exceeded (Service: AmazonECS; Status Code: 400; Error Code: ThrottlingException)',
+      ),
+      times: 7,
+    },
+    {
+      what: 'whose network calls EC2 throttled (ECS.InvalidParameterException)',
+      error: namedError(
+        'ECS.InvalidParameterException',
+        'Error retrieving security group information for [sg-0123]: Request limit exceeded. (ErrorCode: RequestLimitExceeded)',
+      ),
+      times: 1,
+    },
+  ])('retries a RunTask $what, then imports', async ({ error, times }) => {
+    const env = cloud({ worker: failingToStart(error, times) });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.tasks).toHaveLength(times + 1);
+    expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 
   it.each(['SpotInterruption', 'TerminationNotice', 'TaskFailedToStart'])(
