@@ -58,7 +58,8 @@ export interface LogSearchGrant {
  * The events of a log group that match a filter pattern, page by page (`nextToken`), oldest first
  * within the group (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html);
  * `undefined` when the group does not exist (ResourceNotFoundException: what that means is the
- * caller's to say). A refusal (AccessDenied) is thrown as `grant.error`, naming the statement that grants it.
+ * caller's to say). A refusal (AccessDenied) is thrown as `grant.error`, naming the statement that
+ * grants it; a call still throttled after the SDK's retries as `grant.error` naming the quota.
  */
 export async function filterLogGroup(
   context: OpsContext,
@@ -91,6 +92,14 @@ export async function filterLogGroup(
         );
       }
       if ((error as Error).name === 'ResourceNotFoundException') return undefined;
+      // Past the SDK's retries: the account's other readers took the quota this process keeps to.
+      if ((error as Error).name === 'ThrottlingException') {
+        throw new grant.error(
+          'logGroup',
+          `CloudWatch Logs throttled FilterLogEvents on ${search.group} past the SDK's retries: the account's readers (other operators, consoles) share its ${FILTER_LOG_EVENTS_PER_SECOND} calls a second in the Region; run it again in a moment`,
+          { resource: search.group, cause: error },
+        );
+      }
       throw error;
     }
     events.push(...(page.events ?? []));

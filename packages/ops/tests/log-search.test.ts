@@ -43,4 +43,24 @@ describe('filterLogGroup: every FilterLogEvents call of the process, paced to Cl
     expect(sentAt).toHaveLength(8);
     expect(performance.now() - started).toBeGreaterThanOrEqual(1_000 - 5);
   });
+
+  it('says a search still throttled after the SDK’s retries was throttled, naming the quota and the group', async () => {
+    const { context, logs } = stagingContext();
+    logs
+      .on(FilterLogEventsCommand)
+      .rejects(new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }));
+    const group = '/aws/lambda/sidestep-staging-status-updater';
+    const refused = filterLogGroup(
+      context,
+      { group, pattern: '{ $.jobId = "imp_1" }', startTime: 0 },
+      { statement: 'ReadJobLogs', error: JobLogsError },
+    );
+    await expect(refused).rejects.toBeInstanceOf(JobLogsError);
+    await expect(refused).rejects.toMatchObject({
+      field: 'logGroup',
+      resource: group,
+      action: null,
+      message: expect.stringContaining('share its 5 calls a second'),
+    });
+  });
 });
