@@ -6,6 +6,7 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { preflightCommand } from './src/preflight/preflight-command.ts';
 import { runCommand } from './src/run-command.ts';
@@ -23,6 +24,7 @@ const command = preflightCommand({
       iam: new IAMClient({ region }),
       s3: new S3Client({ region }),
       secretsManager: new SecretsManagerClient({ region }),
+      serviceQuotas: new ServiceQuotasClient({ region }),
     };
   },
   readFile: (path) => readFileSync(path, 'utf8'),

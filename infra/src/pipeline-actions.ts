@@ -58,6 +58,11 @@ export function pipelineCalls(at: PipelineScope): PipelineCall[] {
     call('preflight', 'lambda:GetAccountSettings', '*'),
     call('preflight', 'lambda:GetFunctionConcurrency', fn),
     call('preflight', 'ses:GetAccount', '*'),
+    call(
+      'preflight',
+      'servicequotas:GetServiceQuota',
+      `arn:aws:servicequotas:${at.region}:${at.accountId}:fargate/L-3032A538`,
+    ),
     call('preflight', 'ses:GetEmailIdentity', sample('aws_sesv2_email_identity', at)),
     call('preflight', 'iam:GetRole', role('aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS')),
     // HeadBucket is authorized as s3:ListBucket.

@@ -254,11 +254,11 @@ describe('DeployStack permissions', () => {
         // Every resource names the environment or the state bucket (or, for event source mappings named
         // by UUID, the condition names the functions; for EC2 and KMS resources, whose ids are random,
         // the condition names the environment's tags; the SES identity is the mail domain; the preflight
-        // reads ECS's service-linked role): nothing else.
+        // reads ECS's service-linked role and the account's Fargate quotas): nothing else.
         const scope = JSON.stringify(s.Condition ?? {});
         for (const resource of resources) {
           expect(`${resource} ${scope}`).toMatch(
-            /sidestep-staging(\b|-)|^arn:aws:s3:::acme-terraform-state[/ ]|:identity\/staging\.mail\.acme\.dev |"aws:(Request|Resource)Tag\/environment":"staging"|:role\/aws-service-role\/ecs\.amazonaws\.com\/AWSServiceRoleForECS /,
+            /sidestep-staging(\b|-)|^arn:aws:s3:::acme-terraform-state[/ ]|:identity\/staging\.mail\.acme\.dev |"aws:(Request|Resource)Tag\/environment":"staging"|:role\/aws-service-role\/ecs\.amazonaws\.com\/AWSServiceRoleForECS |^arn:aws:servicequotas:eu-west-1:123456789012:fargate\/\* /,
           );
         }
       }

@@ -15,6 +15,7 @@ import {
   ResourceNotFoundException as SecretNotFound,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import {
   GetAccountCommand,
   GetEmailIdentityCommand,
@@ -34,6 +35,7 @@ const sesv2 = mockClient(SESv2Client);
 const iam = mockClient(IAMClient);
 const s3 = mockClient(S3Client);
 const secrets = mockClient(SecretsManagerClient);
+const quotas = mockClient(ServiceQuotasClient);
 
 const rootDir = join(import.meta.dirname, '..', '..');
 const account = STAGING_ACCOUNT;
@@ -58,6 +60,7 @@ const stack = {
       mail: { function_name: 'sidestep-staging-mail-dispatcher' },
     },
     aws_s3_bucket: { imports: { bucket: importsBucket }, exports: { bucket: exportsBucket } },
+    aws_ecs_task_definition: { batch: { family: 'sidestep-staging-batch-worker', cpu: '1024' } },
   },
 };
 
@@ -101,6 +104,8 @@ function greenAccount(): void {
   );
   secrets.on(DescribeSecretCommand).resolves({ Name: 'sidestep-staging-db' });
   secrets.on(GetSecretValueCommand).resolves({ SecretString: rdsSecret });
+  // The documented default of Fargate's On-Demand (and Spot) vCPU quota.
+  quotas.on(GetServiceQuotaCommand).resolves({ Quota: { Value: 4000 } });
 }
 
 function serviceError(name: string, status: number, message = name): Error {
@@ -129,6 +134,7 @@ async function preflight(
       iam: new IAMClient({ region: clientRegion }),
       s3: new S3Client({ region: clientRegion }),
       secretsManager: new SecretsManagerClient({ region: clientRegion }),
+      serviceQuotas: new ServiceQuotasClient({ region: clientRegion }),
     }),
     readFile: () => {
       if (options.stack === null) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
@@ -166,7 +172,7 @@ beforeAll(() => {
   process.env.AWS_REGION = region;
 });
 afterEach(() => {
-  for (const mock of [lambda, sesv2, iam, s3, secrets]) mock.reset();
+  for (const mock of [lambda, sesv2, iam, s3, secrets, quotas]) mock.reset();
 });
 
 describe('preflight, all green', () => {
@@ -178,6 +184,7 @@ describe('preflight, all green', () => {
     expect(run.results.map((r) => r.check)).toEqual([
       'placeholders',
       'lambda-concurrency',
+      'fargate-vcpu',
       'ses',
       'ses',
       'ses',
@@ -203,7 +210,7 @@ describe('preflight, all green', () => {
     const { output: table } = await preflight(realSettings(), [], { table: true });
     expect(table).toMatch(/^CHECK\s+VERDICT\s+SUBJECT\s+DETAIL/);
     expect(table).toMatch(/ecs-service-linked-role\s+ok\s+AWSServiceRoleForECS/);
-    expect(table).toContain('0 failed, 0 warning(s), 10 passed');
+    expect(table).toContain('0 failed, 0 warning(s), 11 passed');
   });
 
   it('lists every IAM action it calls (what the deploy role needs for it)', () => {
@@ -217,6 +224,7 @@ describe('preflight, all green', () => {
       's3:ListBucket',
       'secretsmanager:DescribeSecret',
       'secretsmanager:GetSecretValue',
+      'servicequotas:GetServiceQuota',
       'ses:GetAccount',
       'ses:GetEmailIdentity',
     ]);
@@ -342,6 +350,52 @@ describe('preflight, Lambda concurrency', () => {
     expect(only(run, 'lambda-concurrency').verdict).toBe('warn');
     expect(only(run, 'lambda-concurrency').fix).toContain('lambda:GetAccountSettings');
     expect(run.exitCode).toBe(0);
+  });
+});
+
+// A new account's Fargate vCPU quota may start far below the documented default ("New AWS accounts
+// might have initial lower quotas", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html):
+// the batch task must fit it, and a few imports at once should.
+describe('preflight, Fargate vCPU quota', () => {
+  it('fails when not one batch task fits the quota, naming the quota code to raise', async () => {
+    greenAccount();
+    quotas.on(GetServiceQuotaCommand).resolves({ Quota: { Value: 0.5 } });
+    const run = await preflight(realSettings(), ['--only', 'fargate-vcpu']);
+    expect(run.exitCode).toBe(1);
+    const result = only(run, 'fargate-vcpu', 'sidestep-staging-batch-worker');
+    expect(result.verdict).toBe('fail');
+    expect(result.detail).toContain('asks 1 vCPU on FARGATE');
+    expect(result.detail).toContain('quota in eu-west-1 is 0.5: no import or export can start');
+    expect(result.fix).toContain('L-3032A538');
+    expect(result.fix).toContain('at least 4');
+    expect(quotas.commandCalls(GetServiceQuotaCommand)[0]?.args[0].input).toEqual({
+      ServiceCode: 'fargate',
+      QuotaCode: 'L-3032A538',
+    });
+  });
+
+  it('warns when fewer than four batch tasks fit at once, and passes when they do', async () => {
+    greenAccount();
+    quotas.on(GetServiceQuotaCommand).resolves({ Quota: { Value: 3 } });
+    const low = only(await preflight(realSettings(), ['--only', 'fargate-vcpu']), 'fargate-vcpu');
+    expect(low.verdict).toBe('warn');
+    expect(low.detail).toContain('room for 3 batch task(s) at once');
+    quotas.on(GetServiceQuotaCommand).resolves({ Quota: { Value: 4 } });
+    const enough = only(await preflight(realSettings(), ['--only', 'fargate-vcpu']), 'fargate-vcpu');
+    expect([enough.verdict, enough.detail]).toEqual([
+      'pass',
+      expect.stringContaining('room for 4 batch tasks at once'),
+    ]);
+  });
+
+  it('reads the Spot quota for a batch task on FARGATE_SPOT', async () => {
+    greenAccount();
+    const run = await preflight({ ...realSettings(), SIDESTEP_STAGING_BATCH_CAPACITY: 'FARGATE_SPOT' }, [
+      '--only',
+      'fargate-vcpu',
+    ]);
+    expect(only(run, 'fargate-vcpu').verdict).toBe('pass');
+    expect(quotas.commandCalls(GetServiceQuotaCommand)[0]?.args[0].input.QuotaCode).toBe('L-36FBB829');
   });
 });
 

@@ -366,6 +366,13 @@ function preflightStatements(props: DeployRoleProps): PolicyStatement[] {
       unscopableReason: 'account-level reads: Lambda and SES list no resource type for them',
     },
     {
+      // The Fargate vCPU quotas (On-Demand and Spot) the batch task runs under: Service Quotas' quota
+      // resource, `<service code>/<quota code>`.
+      sid: 'PreflightFargateQuota',
+      actions: ['servicequotas:GetServiceQuota'],
+      resources: [`arn:aws:servicequotas:${props.region}:${props.accountId}:fargate/*`],
+    },
+    {
       sid: 'PreflightEcsServiceLinkedRole',
       actions: ['iam:GetRole'],
       resources: [`arn:aws:iam::${props.accountId}:role/${ECS_SERVICE_LINKED_ROLE_PATH}`],

@@ -2,6 +2,7 @@ import type { IAMClient } from '@aws-sdk/client-iam';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { EnvironmentConfig } from '@sidestep/infra';
 import type { SynthesizedStack } from './synthesized-stack.ts';
@@ -29,6 +30,7 @@ export interface PreflightClients {
   readonly iam: IAMClient;
   readonly s3: S3Client;
   readonly secretsManager: SecretsManagerClient;
+  readonly serviceQuotas: ServiceQuotasClient;
 }
 
 /** What a check reads: the environment's config, its synthesized stack, the AWS clients. */

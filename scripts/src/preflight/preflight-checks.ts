@@ -2,6 +2,7 @@ import { describeError, isAccessDenied } from './aws-error.ts';
 import { bucketNameCheck } from './bucket-name-check.ts';
 import { concurrencyCheck } from './concurrency-check.ts';
 import { databaseSecretCheck } from './database-secret-check.ts';
+import { fargateQuotaCheck } from './fargate-quota-check.ts';
 import { mailCheck } from './mail-check.ts';
 import { placeholderCheck } from './placeholder-check.ts';
 import type { CheckResult, PreflightCheck, PreflightContext } from './preflight-check.ts';
@@ -11,6 +12,7 @@ import { serviceLinkedRoleCheck } from './service-linked-role-check.ts';
 export const PREFLIGHT_CHECKS: readonly PreflightCheck[] = [
   placeholderCheck,
   concurrencyCheck,
+  fargateQuotaCheck,
   mailCheck,
   serviceLinkedRoleCheck,
   bucketNameCheck,

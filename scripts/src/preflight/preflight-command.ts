@@ -35,7 +35,7 @@ interface PreflightOptions {
 export function preflightCommand(deps: PreflightCommandDependencies): Command {
   return new Command('preflight')
     .description(
-      `Read-only checks of what breaks a deploy of an environment: placeholder settings, the Lambda concurrency quota, SES, the ECS service-linked role, bucket names, the database secret. Reads the SIDESTEP_* settings as infra does and the stack \`pnpm synth\` wrote; calls AWS with the default credentials (${PREFLIGHT_ACTIONS.join(', ')}). Exits 1 when a check fails.`,
+      `Read-only checks of what breaks a deploy of an environment: placeholder settings, the Lambda concurrency quota, the Fargate vCPU quota, SES, the ECS service-linked role, bucket names, the database secret. Reads the SIDESTEP_* settings as infra does and the stack \`pnpm synth\` wrote; calls AWS with the default credentials (${PREFLIGHT_ACTIONS.join(', ')}). Exits 1 when a check fails.`,
     )
     .addOption(
       new Option('--env <environment>', 'the environment to check')

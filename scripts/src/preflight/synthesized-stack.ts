@@ -8,6 +8,9 @@ export interface SynthesizedStack {
       Record<string, { readonly function_name?: string; readonly reserved_concurrent_executions?: number }>
     >;
     readonly aws_s3_bucket?: Readonly<Record<string, { readonly bucket?: string }>>;
+    readonly aws_ecs_task_definition?: Readonly<
+      Record<string, { readonly family?: string; readonly cpu?: string | number }>
+    >;
   };
 }
 
@@ -33,4 +36,18 @@ export function bucketNames(stack: SynthesizedStack): string[] {
   return Object.values(stack.resource?.aws_s3_bucket ?? {})
     .map((bucket) => bucket.bucket)
     .filter((name): name is string => typeof name === 'string');
+}
+
+/** A task definition of the stack and the vCPUs it asks (its `cpu` in CPU units, 1,024 a vCPU). */
+export interface TaskDefinitionSize {
+  readonly family: string;
+  readonly vcpu: number;
+}
+
+/** Every task definition of the stack with the vCPUs it asks. */
+export function taskDefinitions(stack: SynthesizedStack): TaskDefinitionSize[] {
+  return Object.entries(stack.resource?.aws_ecs_task_definition ?? {}).map(([address, task]) => ({
+    family: task.family ?? address,
+    vcpu: Number(task.cpu ?? 0) / 1024,
+  }));
 }
