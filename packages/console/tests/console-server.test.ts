@@ -23,6 +23,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 import { type ConsoleFetch, formFields, launchChromium, signIn } from '../src/testing.ts';
+import { FAILED_IMPORT_HISTORY, IMPORT_DEFINITION } from './stub-executions.ts';
 
 // The console's HTTP surface on a local context whose EventBridge is stubbed and whose ledger is
 // unreachable, so nothing here leaves this process but loopback requests to the console itself.
@@ -599,35 +600,8 @@ describe('the execution page', () => {
       cause: 'relation "users" does not exist',
       redriveStatus: 'REDRIVABLE',
     });
-    sfn.on(GetExecutionHistoryCommand).resolves({
-      events: [
-        { type: 'ExecutionStarted', id: 1, timestamp: new Date('2026-11-24T10:00:00Z') },
-        {
-          type: 'TaskStateEntered',
-          id: 2,
-          timestamp: new Date('2026-11-24T10:00:00Z'),
-          stateEnteredEventDetails: { name: 'ImportRows', input: '{}' },
-        },
-        { type: 'TaskScheduled', id: 3, timestamp: new Date('2026-11-24T10:00:00Z') },
-        {
-          type: 'TaskFailed',
-          id: 4,
-          timestamp: new Date('2026-11-24T10:00:01Z'),
-          taskFailedEventDetails: {
-            resourceType: 'lambda',
-            resource: 'invoke',
-            error: 'States.TaskFailed',
-            cause: 'relation "users" does not exist',
-          },
-        },
-      ],
-    });
-    sfn.on(DescribeStateMachineCommand).resolves({
-      definition: JSON.stringify({
-        StartAt: 'ImportRows',
-        States: { ImportRows: { Type: 'Task', Next: 'Done' }, Done: { Type: 'Succeed' } },
-      }),
-    });
+    sfn.on(GetExecutionHistoryCommand).resolves(FAILED_IMPORT_HISTORY);
+    sfn.on(DescribeStateMachineCommand).resolves({ definition: IMPORT_DEFINITION });
     sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date('2026-11-24T10:05:00Z') });
     sfnContext = {
       ...createOpsContext({
