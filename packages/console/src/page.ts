@@ -89,18 +89,24 @@ export function actionButton(
   </form>`;
 }
 
-/** A table with `headers` and `rows` of cells; a "nothing here" line when there are no rows. */
+/**
+ * A table with `headers` and `rows` of cells; a "nothing here" line when there are no rows. The table
+ * scrolls sideways in a region of its own, so a narrow window (320 CSS pixels) scrolls it and not the
+ * page (https://www.w3.org/WAI/WCAG21/Understanding/reflow.html: a data table may need two
+ * dimensions). The region is named `label` (what the table lists, as its section's heading says) and
+ * takes the focus, so a keyboard can scroll it and a screen reader says what it is.
+ */
 export function table(
   t: Translate,
   headers: readonly string[],
   rows: readonly (readonly (SafeHtml | string | number | null)[])[],
-  options: { readonly id?: string } = {},
+  options: { readonly id?: string; readonly label: string },
 ): SafeHtml {
   if (rows.length === 0) return html`<p class="empty">${t('app.none')}</p>`;
-  return html`<table${options.id ? html` id="${options.id}"` : ''}>
+  return html`<div class="table-scroll" role="region" aria-label="${options.label}" tabindex="0"><table${options.id ? html` id="${options.id}"` : ''}>
     <thead><tr>${headers.map((header) => html`<th>${header}</th>`)}</tr></thead>
     <tbody>${rows.map((row) => html`<tr>${row.map((cell) => html`<td>${cell ?? '—'}</td>`)}</tr>`)}</tbody>
-  </table>`;
+  </table></div>`;
 }
 
 /** Links to the first page and, when there is one, the next (`cursor` = the list's next cursor). */

@@ -21,7 +21,7 @@ export const auditPage: Page = async (request) => {
           badge(entry.result),
           entry.error ?? html`<code>${JSON.stringify(entry.details)}</code>`,
         ]),
-        { id: 'audit' },
+        { id: 'audit', label: t('audit.title') },
       )}
       ${pager(request, page.next)}`,
   };

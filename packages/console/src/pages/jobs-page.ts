@@ -172,7 +172,7 @@ export const jobsPage: Page = async (request) => {
           clipped(job.error),
           time(job.createdAt),
         ]),
-        { id: 'jobs' },
+        { id: 'jobs', label: t('jobs.title') },
       )}
       ${pager(request, page.next)}`,
   };
@@ -214,7 +214,7 @@ async function rejectedRows(request: PageRequest, job: JobDetail): Promise<SafeH
       t,
       [t('col.line'), t('col.field'), t('col.reason')],
       rows.map((row) => [row.line, row.field, row.message]),
-      { id: 'rejected-rows' },
+      { id: 'rejected-rows', label: t('job.rejected', { count: counted }) },
     )}
     ${more}
   </section>`;
@@ -322,7 +322,7 @@ export const jobPage: Page = async (request) => {
               time(mail.inProgressUntil),
               expiry(t, mail),
             ]),
-            { id: 'job-mails' },
+            { id: 'job-mails', label: t('job.mails') },
           )}
           ${outboxDir ? html`<p><a href="/mail?job=${encodeURIComponent(job.id)}">${t('mail.title')}</a></p>` : ''}
         </section>
@@ -341,6 +341,7 @@ export const jobPage: Page = async (request) => {
               ? executionLink(transition.executionId)
               : transition.executionId,
           ]),
+          { label: t('job.transitions') },
         )}
       </section>`,
   };
@@ -368,7 +369,7 @@ export const jobLogsPage: Page = async ({ context, t, locale, params }) => {
           line.message,
           logFieldsText(line.fields),
         ]),
-        { id: 'job-log-lines' },
+        { id: 'job-log-lines', label: t('jobLogs.title', { id: logs.jobId }) },
       )}`,
   };
 };

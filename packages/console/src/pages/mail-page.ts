@@ -29,7 +29,7 @@ export const mailPage: Page = async (request) => {
           mail.to,
           html`<a href="/mail/${mail.file}">${mail.subject || mail.file}</a>`,
         ]),
-        { id: 'outbox' },
+        { id: 'outbox', label: t('mail.title') },
       )}
       ${pager(request, page.next)}`,
   };

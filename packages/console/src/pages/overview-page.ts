@@ -80,6 +80,7 @@ export const overviewPage: Page = async (request) => {
           queue.delayed,
           queue.deadLetters ? html`<strong class="bad">${queue.deadLetters}</strong>` : 0,
         ]),
+        { label: t('nav.queues') },
       )}
     </section>
     <section>
@@ -93,6 +94,7 @@ export const overviewPage: Page = async (request) => {
           workflow.failed24h ? html`<strong class="bad">${workflow.failed24h}</strong>` : 0,
           workflow.succeeded24h,
         ]),
+        { label: t('nav.workflows') },
       )}
     </section>
     ${
@@ -112,6 +114,7 @@ export const overviewPage: Page = async (request) => {
             environment.jobs.succeeded24h,
           ],
         ],
+        { label: t('nav.jobs') },
       )}
     </section>`
         : ''
@@ -126,6 +129,7 @@ export const overviewPage: Page = async (request) => {
           badge(schedule.state),
           schedule.nextFireLocal,
         ]),
+        { label: t('nav.schedules') },
       )}
     </section>
     </div>`;

@@ -41,7 +41,7 @@ export const queuesPage: Page = async ({ context, t }) => {
           queue.delayed,
           queue.deadLetters ? html`<a class="bad" href="/queues/${queue.queue}">${queue.deadLetters}</a>` : 0,
         ]),
-        { id: 'queues' },
+        { id: 'queues', label: t('queues.title') },
       )}
       <h2>${t('queues.ruleDeadLetters')}</h2>
       ${table(
@@ -52,7 +52,7 @@ export const queuesPage: Page = async ({ context, t }) => {
           entry.deadLetters ? html`<a class="bad" href="/queues/${entry.queue}">${entry.deadLetters}</a>` : 0,
           entry.oldestAgeSeconds === null ? null : `${entry.oldestAgeSeconds} s`,
         ]),
-        { id: 'rule-dead-letters' },
+        { id: 'rule-dead-letters', label: t('queues.ruleDeadLetters') },
       )}
       <h2>${t('async.title')}</h2>
       ${table(
@@ -65,7 +65,7 @@ export const queuesPage: Page = async ({ context, t }) => {
             : 0,
           entry.oldestAgeSeconds === null ? null : `${entry.oldestAgeSeconds} s`,
         ]),
-        { id: 'async-failures' },
+        { id: 'async-failures', label: t('async.title') },
       )}`,
   };
 };
@@ -117,7 +117,7 @@ export const deadLettersPage: Page = async (request) => {
           message.receiveCount,
           time(message.sentAt),
         ]),
-        { id: 'dead-letters' },
+        { id: 'dead-letters', label: t('queues.deadLetters', { queue }) },
       )}
       ${peekNote(t, `/queues/${queue}`, limit)}`,
   };
@@ -150,7 +150,7 @@ export const redrivePreviewPage: Page = async (request) => {
             ? html`<span class="good">${t('queues.wouldPass')}</span>`
             : html`<span class="bad">${t('queues.wouldFail', { field: check.field ?? '' })}</span> ${check.reason ?? ''}`,
         ]),
-        { id: 'checks' },
+        { id: 'checks', label: t('queues.previewTitle', { queue }) },
       )}
       ${checks.length ? actionButton(request, `/queues/${queue}/redrive`, t('queues.redrive', { count: total > checks.length ? `~${total}` : checks.length, queue }), { id: 'redrive' }) : ''}`,
   };
@@ -206,7 +206,7 @@ export const asyncFailuresPage: Page = async (request) => {
           failure.errorType,
           failure.errorMessage,
         ]),
-        { id: 'async-failure-records' },
+        { id: 'async-failure-records', label: t('async.of', { service }) },
       )}
       ${failures.length ? actionButton(request, `/async-failures/${service}/reinvoke`, t('async.reinvoke', { service, limit: REINVOKE_LIMIT }), { id: 'reinvoke' }) : ''}
       ${peekNote(t, `/async-failures/${service}`, limit)}`,

@@ -39,7 +39,7 @@ export const schedulesPage: Page = async (request) => {
             }
           </div>`,
         ]),
-        { id: 'schedules' },
+        { id: 'schedules', label: t('schedules.title') },
       )}
       ${local ? html`<p class="note">${t('schedules.localClock')}</p>` : ''}`,
   };

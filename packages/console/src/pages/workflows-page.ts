@@ -78,7 +78,7 @@ export const workflowPage: Page = async (request) => {
               time(execution.stopDate),
               execution.redriveCount,
             ]),
-            { id: 'executions' },
+            { id: 'executions', label: t('workflows.executions') },
           )}
           ${pager(request, page.next)}
         </section>
@@ -174,7 +174,7 @@ export const executionPage: Page = async (request) => {
                 ? html`<details><summary>${step.error}</summary><pre>${step.cause ?? ''}</pre></details>`
                 : null,
             ]),
-            { id: 'timeline' },
+            { id: 'timeline', label: t('execution.timeline') },
           )}
         </section>
       </div>
