@@ -34,6 +34,7 @@ const EN = {
   'app.signInAgain':
     'Opened it already in this browser? The console’s cookie is not sent when another site’s link leads here:',
   'app.signInAgainLink': 'open this page from here',
+  'app.skipToMain': 'Skip to the page’s content',
   'overview.title': 'Overview',
   'overview.failures': 'Recent failures',
   'overview.noFailures': 'No failures in the last 24 hours.',
@@ -247,6 +248,7 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'app.signInAgain':
     'このブラウザで既に開きましたか？ 他のサイトのリンクから来たときは、コンソールの Cookie は送られません:',
   'app.signInAgainLink': 'ここからこのページを開く',
+  'app.skipToMain': 'ページの内容へ移動',
   'overview.title': '概要',
   'overview.failures': '最近の失敗',
   'overview.noFailures': '過去24時間に失敗はありません。',

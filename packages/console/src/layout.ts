@@ -13,7 +13,16 @@ const NAV: readonly { readonly href: string; readonly key: MessageKey }[] = [
   { href: '/audit', key: 'nav.audit' },
 ];
 
-/** The whole document around a page: header, navigation, language switcher, the flash, the page. */
+/**
+ * The whole document around a page: a link past the header to the page's content (the first Tab,
+ * https://www.w3.org/WAI/WCAG21/Understanding/bypass-blocks.html), header, navigation, language
+ * switcher, the flash, the page.
+ *
+ * The flash (what an action did) takes the focus when the page opens: after a button pressed, the
+ * next Tab goes on from the result, not from the top of the page, and a screen reader reads it
+ * (https://www.w3.org/WAI/WCAG21/Understanding/focus-order.html). It stays outside <main>: a live
+ * page's updates replace main's content, and would take it away.
+ */
 export function layout(
   view: PageView,
   page: { readonly context: OpsContext; readonly locale: Locale; readonly t: Translate; readonly url: URL },
@@ -38,6 +47,7 @@ export function layout(
 <script type="module" src="/assets/console.js"></script>
 </head>
 <body${view.live ? html` data-live="true"` : ''}>
+<a class="skip-link" href="#main">${t('app.skipToMain')}</a>
 <header>
   <a class="brand" href="/">sidestep</a>
   <span class="environment environment-${page.context.environment}">${t('app.environment', { environment: page.context.environment })}</span>
@@ -52,13 +62,13 @@ export function layout(
       : html`<a lang="${target}" hreflang="${target}" href="${switchTo(target)}">${target.toUpperCase()}</a>`,
   )}</nav>
 </header>
-${flash ? html`<p class="flash flash-${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}">${flash.text}</p>` : ''}
+${flash ? html`<p class="flash flash-${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}" tabindex="-1" autofocus>${flash.text}</p>` : ''}
 ${
   view.live
     ? html`<p class="live-stale flash-warning" id="live-stale" role="status" hidden>${t('app.stale')} <span class="live-stale-error"></span></p>`
     : ''
 }
-<main>${view.body}</main>
+<main id="main" tabindex="-1">${view.body}</main>
 </body>
 </html>`;
 }

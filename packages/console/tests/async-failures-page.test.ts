@@ -107,7 +107,7 @@ describe('the async failures page', () => {
     expect(deleted).toEqual(['r-1']);
     const shown = await (await open(answer.headers.get('location') ?? '')).text();
     expect(shown).toContain(
-      '<p class="flash flash-ok" role="status">Re-invoked 1; their records are deleted</p>',
+      '<p class="flash flash-ok" role="status" tabindex="-1" autofocus>Re-invoked 1; their records are deleted</p>',
     );
   });
 

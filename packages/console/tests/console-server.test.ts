@@ -729,7 +729,7 @@ describe('the execution page', () => {
       );
       const shown = await (await get(back)).text();
       expect(shown).toContain(
-        '<p class="flash flash-error" role="alert">InvalidOptionError: cause: give why the execution is stopped</p>',
+        '<p class="flash flash-error" role="alert" tabindex="-1" autofocus>InvalidOptionError: cause: give why the execution is stopped</p>',
       );
       expect(shown).toContain('id="stop-execution"');
       expect([cause, sfn.commandCalls(StopExecutionCommand)]).toEqual([cause, []]);

@@ -152,7 +152,9 @@ describe('Redrive', () => {
         DestinationArn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail',
       },
     ]);
-    expect(page).toContain('<p class="flash flash-ok" role="status">Redrive COMPLETED: moved 3</p>');
+    expect(page).toContain(
+      '<p class="flash flash-ok" role="status" tabindex="-1" autofocus>Redrive COMPLETED: moved 3</p>',
+    );
   });
 
   // A refused action is shown on the page its form is on: the preview's Redrive button.
@@ -161,7 +163,7 @@ describe('Redrive', () => {
     const page = await redrive('mail', '/queues/mail/preview');
     expect(started).toHaveLength(1);
     expect(page).toMatch(
-      /<p class="flash flash-error" role="alert">MessageMoveTaskError: queue: the redrive of mail ended FAILED[^<]* after moving 0 message\(s\)/,
+      /<p class="flash flash-error" role="alert" tabindex="-1" autofocus>MessageMoveTaskError: queue: the redrive of mail ended FAILED[^<]* after moving 0 message\(s\)/,
     );
   });
 });

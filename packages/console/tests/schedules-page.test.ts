@@ -85,6 +85,8 @@ describe('the schedules page', () => {
       { Name: `sidestep-staging-${schedule}`, GroupName: 'sidestep-staging', State: state },
     ]);
     const shown = await (await get(answer.headers.get('location') ?? '')).text();
-    expect(shown).toContain(`<p class="flash flash-ok" role="status">${schedule} is now ${state}</p>`);
+    expect(shown).toContain(
+      `<p class="flash flash-ok" role="status" tabindex="-1" autofocus>${schedule} is now ${state}</p>`,
+    );
   });
 });
