@@ -51,7 +51,7 @@ export function layout(
 <header>
   <a class="brand" href="/">sidestep</a>
   <span class="environment environment-${page.context.environment}">${t('app.environment', { environment: page.context.environment })}</span>
-  <nav>${NAV.map(
+  <nav aria-label="${t('app.sections')}">${NAV.map(
     (item) =>
       html`<a href="${item.href}"${current(item.href) ? html` aria-current="page"` : ''}>${t(item.key)}</a>`,
   )}</nav>

@@ -72,7 +72,18 @@ export function actionFields(
     ).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
 }
 
-/** A button posting to `action` with the server's token (and `fields`), for actions that change something. */
+/** Text a screen reader reads and the page does not show (the stylesheet's `.vh`). */
+export function hiddenText(text: string): SafeHtml {
+  return html`<span class="vh">${text}</span>`;
+}
+
+/**
+ * A button posting to `action` with the server's token (and `fields`), for actions that change something.
+ * `object` names what it acts on in its accessible name only: a row's "Run now" read out of its table
+ * (a screen reader's list of buttons) says which schedule it runs, and the name still starts with the
+ * words shown (https://www.w3.org/WAI/WCAG21/Understanding/label-in-name.html). `describedBy`, the id
+ * of what explains it (why it is disabled).
+ */
 export function actionButton(
   request: PageRequest,
   action: string,
@@ -81,11 +92,13 @@ export function actionButton(
     readonly fields?: Readonly<Record<string, string>>;
     readonly disabled?: boolean;
     readonly id?: string;
+    readonly object?: string;
+    readonly describedBy?: string;
   } = {},
 ): SafeHtml {
   return html`<form method="post" action="${action}" class="action">
     ${actionFields(request, action, options.fields)}
-    <button type="submit"${options.id ? html` id="${options.id}"` : ''}${options.disabled ? html` disabled` : ''}>${label}</button>
+    <button type="submit"${options.id ? html` id="${options.id}"` : ''}${options.describedBy ? html` aria-describedby="${options.describedBy}"` : ''}${options.disabled ? html` disabled` : ''}>${label}${options.object ? hiddenText(` ${options.object}`) : ''}</button>
   </form>`;
 }
 
@@ -116,7 +129,7 @@ export function pager(request: PageRequest, next: string | null): SafeHtml {
   const onFirst = !request.url.searchParams.has('cursor');
   const nextUrl = new URL(request.url);
   if (next) nextUrl.searchParams.set('cursor', next);
-  return html`<nav class="pager">
+  return html`<nav class="pager" aria-label="${request.t('app.pages')}">
     ${onFirst ? '' : html`<a href="${first.pathname + first.search}">${request.t('app.first')}</a>`}
     ${next ? html`<a rel="next" href="${nextUrl.pathname + nextUrl.search}">${request.t('app.next')}</a>` : ''}
   </nav>`;

@@ -821,7 +821,7 @@ describe('the job page', () => {
     const page = async (path: string) => (await get(path)).text();
     const english = await page('/jobs/imp_staged');
     expect(english).toContain(
-      '<p id="job-staging"><progress max="580280729" value="432013312"></progress> <strong>Staging:</strong> 4,200,000 records, 412.0 of 553.4 MiB (74%), 52 of 53 segments validated, 3 rows rejected so far',
+      '<p id="job-staging"><progress max="580280729" value="432013312" aria-label="412.0 of 553.4 MiB (74%)"></progress> <strong>Staging:</strong> 4,200,000 records, 412.0 of 553.4 MiB (74%), 52 of 53 segments validated, 3 rows rejected so far',
     );
     expect(english).toMatch(
       /<span class="count">\(Updated <time datetime="2026-12-04T10:21:03.000Z">2026-12-04 10:21:03Z<\/time>\)<\/span><\/p>/,

@@ -182,7 +182,7 @@ describe('the job page', () => {
     expect(stalled).toContain(`<strong>Its task’s last failure:</strong> ${reason}`);
     expect(stalled).toMatch(/<form method="post" action="\/executions\/redrive" class="action">/);
     expect(stalled).toContain(`<input type="hidden" name="arn" value="${arn('imp_aborted')}">`);
-    expect(stalled).toContain('id="redrive-execution">Redrive</button>');
+    expect(stalled).toContain('id="redrive-execution">Redrive<span class="vh"> imp_aborted</span></button>');
   });
 
   it('offers no Redrive for an ended execution Step Functions will not redrive, and says how to end the job', async () => {
@@ -198,7 +198,7 @@ describe('the job page', () => {
   it('shows a succeeded export as all its rows exported, and a running one without an import’s count', async () => {
     const done = await page('/jobs/exp_done');
     expect(done).toContain(
-      '<progress max="1000" value="1000"></progress>\n      <span class="count">1000 rows exported</span>',
+      '<progress max="1000" value="1000" aria-label="1000 rows exported"></progress>\n      <span class="count">1000 rows exported</span>',
     );
     expect(done).not.toContain('0 of 1000');
     const exporting = await page('/jobs/exp_running');
@@ -395,11 +395,13 @@ describe('the jobs list', () => {
     const list = await page('/jobs');
     const row = (id: string) =>
       new RegExp(`<tr><td><a href="/jobs/${id}">[\\s\\S]*?</tr>`).exec(list)?.[0] ?? '';
-    expect(row('exp_done')).toContain('<progress max="1000" value="1000"></progress>');
+    expect(row('exp_done')).toContain(
+      '<progress max="1000" value="1000" aria-label="1000 rows exported"></progress>',
+    );
     expect(row('exp_done')).toContain('1000 rows exported');
     expect(row('exp_done')).not.toContain('0 of 1000 rows');
     // A running export's rows read are on its page; the ledger's import count would say 0.
-    expect(row('exp_running')).toContain('<progress></progress>');
+    expect(row('exp_running')).toContain('<progress aria-label="Progress"></progress>');
     expect(row('exp_running')).not.toContain('rows so far');
   });
 });

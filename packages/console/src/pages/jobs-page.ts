@@ -51,25 +51,32 @@ const KINDS = ['import', 'export'];
  * Rows so far out of the total where the ledger knows it (an import's count). An export's
  * `rows_total` is the rows its file holds, set once it is written (it has no `rows_imported`): a
  * full bar once it is, a bar without a count while it runs (its page says the rows read so far).
+ * Each bar is named by the words shown next to it: a progress bar without a name is read as a bare
+ * percentage (https://www.w3.org/WAI/WCAG21/Understanding/name-role-value.html).
  */
 export function progress(t: Translate, job: JobSummary): SafeHtml | null {
   if (job.kind === 'export') {
     if (job.rowsTotal !== null) {
       const total = job.rowsTotal;
+      const exported = t('job.rowsExported', { total });
       const bar =
-        job.state === 'failed' ? '' : html`<progress max="${total || 1}" value="${total || 1}"></progress>`;
+        job.state === 'failed'
+          ? ''
+          : html`<progress max="${total || 1}" value="${total || 1}" aria-label="${exported}"></progress>`;
       return html`${bar}
-      <span class="count">${t('job.rowsExported', { total })}</span>`;
+      <span class="count">${exported}</span>`;
     }
-    return job.state === 'running' ? html`<progress></progress>` : null;
+    return job.state === 'running' ? html`<progress aria-label="${t('col.progress')}"></progress>` : null;
   }
   const done = (job.rowsImported ?? 0) + (job.rowsRejected ?? 0);
   if (job.rowsTotal !== null && job.rowsTotal > 0) {
-    return html`<progress max="${job.rowsTotal}" value="${done}"></progress>
-      <span class="count">${t('job.rows', { done, total: job.rowsTotal })}</span>`;
+    const rows = t('job.rows', { done, total: job.rowsTotal });
+    return html`<progress max="${job.rowsTotal}" value="${done}" aria-label="${rows}"></progress>
+      <span class="count">${rows}</span>`;
   }
   if (job.state === 'running') {
-    return html`<progress></progress> <span class="count">${t('job.rowsNoTotal', { done })}</span>`;
+    const rows = t('job.rowsNoTotal', { done });
+    return html`<progress aria-label="${rows}"></progress> <span class="count">${rows}</span>`;
   }
   return null;
 }
@@ -96,7 +103,7 @@ function stagingProgress(t: Translate, locale: Locale, staging: ImportStaging): 
     segments: formatCount(locale, staging.segmentsStaged),
     rejected: formatCount(locale, staging.rowsRejectedSoFar),
   });
-  return html`<p id="job-staging">${sized ? html`<progress max="${bytesTotal}" value="${bytesStaged}"></progress> ` : ''}<strong>${t('job.staging')}:</strong> ${line}
+  return html`<p id="job-staging">${sized ? html`<progress max="${bytesTotal}" value="${bytesStaged}" aria-label="${bytes}"></progress> ` : ''}<strong>${t('job.staging')}:</strong> ${line}
     <span class="count">(${t('col.updated')} ${time(staging.updatedAt)})</span></p>`;
 }
 
@@ -141,15 +148,15 @@ export const jobsPage: Page = async (request) => {
     else link.searchParams.delete(name);
     const label = value ?? t('jobs.all');
     return value === (chosen ?? null)
-      ? html`<strong>${label}</strong>`
+      ? html`<strong aria-current="true">${label}</strong>`
       : html`<a href="${link.pathname + link.search}">${label}</a>`;
   };
   return {
     title: t('jobs.title'),
     live: !cursor,
     body: html`<h1>${t('jobs.title')}</h1>
-      <nav class="filters">${[null, ...STATES].map((value) => filter('status', value, state))}</nav>
-      <nav class="filters">${[null, ...KINDS].map((value) => filter('kind', value, kind))}</nav>
+      <nav class="filters" aria-label="${t('col.state')}">${[null, ...STATES].map((value) => filter('status', value, state))}</nav>
+      <nav class="filters" aria-label="${t('col.kind')}">${[null, ...KINDS].map((value) => filter('kind', value, kind))}</nav>
       ${table(
         t,
         [
@@ -265,6 +272,7 @@ function whatRunsIt(request: PageRequest, job: JobView): SafeHtml | '' {
         ? actionButton(request, '/executions/redrive', t('execution.redrive'), {
             fields: { arn: execution.executionArn },
             id: 'redrive-execution',
+            object: execution.executionArn.split(':').at(-1) ?? '',
           })
         : html`<p>${t('execution.notRedrivable', { reason: execution.redriveStatusReason ?? status })}. ${t('job.failByCli')} <code>sidestep job fail ${job.id} --reason …</code></p>`
     }
@@ -299,7 +307,7 @@ export const jobPage: Page = async (request) => {
       ${job.exportProgress && job.state !== 'succeeded' ? exportProgressLine(t, locale, job.exportProgress) : ''}
       ${job.error ? html`<p class="error-box"><strong>${t('col.error')}:</strong> ${job.error}</p>` : ''}
       ${whatRunsIt(request, job)}
-      ${job.state === 'failed' ? actionButton(request, `/jobs/${job.id}/retry`, t('job.retry'), { id: 'retry-job' }) : ''}
+      ${job.state === 'failed' ? actionButton(request, `/jobs/${job.id}/retry`, t('job.retry'), { id: 'retry-job', object: job.id }) : ''}
       <div class="split">
         <section>
           <h2>${t('job.executions')}</h2>

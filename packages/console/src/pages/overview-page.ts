@@ -109,7 +109,7 @@ export const overviewPage: Page = async (request) => {
             environment.jobs.registered,
             environment.jobs.running,
             environment.jobs.failed24h
-              ? html`<a class="bad" href="/jobs?status=failed">${environment.jobs.failed24h}</a>`
+              ? html`<a class="bad" href="/jobs?status=failed" aria-label="${t('overview.failedJobs', { count: environment.jobs.failed24h })}">${environment.jobs.failed24h}</a>`
               : 0,
             environment.jobs.succeeded24h,
           ],

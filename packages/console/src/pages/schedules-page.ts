@@ -27,21 +27,25 @@ export const schedulesPage: Page = async (request) => {
           schedule.nextFireLocal,
           schedule.target,
           html`<div class="actions">
-            ${actionButton(request, `/schedules/${schedule.name}/fire`, t('schedules.runNow'))}
+            ${actionButton(request, `/schedules/${schedule.name}/fire`, t('schedules.runNow'), { object: schedule.name })}
             ${
               schedule.state === 'DISABLED'
                 ? actionButton(request, `/schedules/${schedule.name}/resume`, t('schedules.resume'), {
                     disabled: local,
+                    object: schedule.name,
+                    ...(local ? { describedBy: 'schedules-local-clock' } : {}),
                   })
                 : actionButton(request, `/schedules/${schedule.name}/pause`, t('schedules.pause'), {
                     disabled: local,
+                    object: schedule.name,
+                    ...(local ? { describedBy: 'schedules-local-clock' } : {}),
                   })
             }
           </div>`,
         ]),
         { id: 'schedules', label: t('schedules.title') },
       )}
-      ${local ? html`<p class="note">${t('schedules.localClock')}</p>` : ''}`,
+      ${local ? html`<p class="note" id="schedules-local-clock">${t('schedules.localClock')}</p>` : ''}`,
   };
 };
 

@@ -58,7 +58,7 @@ export const workflowPage: Page = async (request) => {
   ]);
   const filterLink = (value: string | null) =>
     value === (statusFilter ?? null)
-      ? html`<strong>${value ?? t('workflows.allStatuses')}</strong>`
+      ? html`<strong aria-current="true">${value ?? t('workflows.allStatuses')}</strong>`
       : html`<a href="/workflows/${workflow}${value ? `?status=${value}` : ''}">${value ?? t('workflows.allStatuses')}</a>`;
   return {
     title: workflow,
@@ -67,7 +67,7 @@ export const workflowPage: Page = async (request) => {
         <section class="workflow">${workflowGraph(definition, { label: t('graph.label', { workflow }) })}</section>
         <section>
           <h2>${t('workflows.executions')}</h2>
-          <nav class="filters">${[null, ...STATUSES].map(filterLink)}</nav>
+          <nav class="filters" aria-label="${t('col.status')}">${[null, ...STATUSES].map(filterLink)}</nav>
           ${table(
             t,
             [t('col.execution'), t('col.status'), t('col.started'), t('col.stopped'), t('col.redrives')],
@@ -114,7 +114,7 @@ export const executionPage: Page = async (request) => {
         ${t('col.redrives')} ${execution.redriveCount}
         ${execution.jobId ? html` · ${t('execution.job')} <a href="/jobs/${execution.jobId}">${execution.jobId}</a>` : ''}
       </p>
-      ${redrivable ? actionButton(request, '/executions/redrive', t('execution.redrive'), { fields: { arn: execution.executionArn }, id: 'redrive-execution' }) : ''}
+      ${redrivable ? actionButton(request, '/executions/redrive', t('execution.redrive'), { fields: { arn: execution.executionArn }, id: 'redrive-execution', object: execution.name }) : ''}
       ${notRedrivable ? html`<p class="meta" id="not-redrivable">${t('execution.notRedrivable', { reason: notRedrivable })}</p>` : ''}
       ${
         execution.status === 'RUNNING'
