@@ -22,6 +22,10 @@ const NAV: readonly { readonly href: string; readonly key: MessageKey }[] = [
  * next Tab goes on from the result, not from the top of the page, and a screen reader reads it
  * (https://www.w3.org/WAI/WCAG21/Understanding/focus-order.html). It stays outside <main>: a live
  * page's updates replace main's content, and would take it away.
+ *
+ * A live page also has an empty status region outside <main>, there from the start so that assistive
+ * technology listens to it: the page's script writes into it when an update changes the state the
+ * page's heading shows (https://www.w3.org/WAI/WCAG21/Understanding/status-messages.html).
  */
 export function layout(
   view: PageView,
@@ -65,7 +69,8 @@ export function layout(
 ${flash ? html`<p class="flash flash-${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}" tabindex="-1" autofocus>${flash.text}</p>` : ''}
 ${
   view.live
-    ? html`<p class="live-stale flash-warning" id="live-stale" role="status" hidden>${t('app.stale')} <span class="live-stale-error"></span></p>`
+    ? html`<p class="live-stale flash-warning" id="live-stale" role="status" hidden>${t('app.stale')} <span class="live-stale-error"></span></p>
+<p class="vh" id="live-announce" role="status"></p>`
     : ''
 }
 <main id="main" tabindex="-1">${view.body}</main>

@@ -377,7 +377,7 @@ describe('a live stream of a page no longer live', () => {
     });
     const events = (await answer.text()).split('\n\n');
     expect(events).toHaveLength(3);
-    expect(events[0]).toMatch(/^data: <h1>Job exp_done/);
+    expect(events[0]).toMatch(/^data: <h1 data-announce="Job exp_done: succeeded">Job exp_done/);
     expect(events.slice(1)).toEqual(['event: end\ndata: ', '']);
   });
 });

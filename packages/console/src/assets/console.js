@@ -6,6 +6,7 @@ const main = document.querySelector('main');
 if (live && main && 'EventSource' in window) {
   const indicator = document.querySelector('.live-indicator');
   const stale = document.getElementById('live-stale');
+  const announcer = document.getElementById('live-announce');
   const source = new EventSource(location.href);
   /** The newest body the server sent that is not shown yet. */
   let pending;
@@ -13,10 +14,16 @@ if (live && main && 'EventSource' in window) {
     if (pending === undefined || busy(main)) return;
     const focused = focusKey(main, document.activeElement);
     const typed = changedFields(main);
+    const before = announcement(main);
     main.innerHTML = pending;
     pending = undefined;
     restoreFields(main, typed);
     if (focused) refocus(main, focused);
+    // A swapped body is silent to a screen reader: a change of the state its heading shows ("Job
+    // imp_1: failed", the server's words in the page's language) is said in the status region, and
+    // only a change, so a progress tick every few seconds says nothing (WCAG 4.1.3).
+    const after = announcement(main);
+    if (announcer && after && after !== before) announcer.textContent = after;
   };
   source.onopen = () => indicator?.removeAttribute('hidden');
   source.onmessage = (event) => {
@@ -41,6 +48,11 @@ if (live && main && 'EventSource' in window) {
     show();
   });
   source.onerror = () => indicator?.setAttribute('hidden', '');
+}
+
+/** The sentence saying the state the page's heading shows, where the page has one. */
+function announcement(main) {
+  return main.querySelector('[data-announce]')?.dataset.announce;
 }
 
 /**

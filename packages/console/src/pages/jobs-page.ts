@@ -298,7 +298,7 @@ export const jobPage: Page = async (request) => {
   return {
     title: t('job.title', { id: job.id }),
     live: job.state === 'registered' || job.state === 'running',
-    body: html`<h1>${t('job.title', { id: job.id })} <span id="job-state">${badge(job.state)}</span></h1>
+    body: html`<h1 data-announce="${t('job.stateNow', { id: job.id, state: job.state })}">${t('job.title', { id: job.id })} <span id="job-state">${badge(job.state)}</span></h1>
       <p class="meta">${job.kind} · ${job.fileName === null ? '' : html`<bdi>${job.fileName}</bdi>`} · ${t('job.attemptN', { n: job.attempt })} ·
         ${t('col.created')} ${time(job.createdAt)} · ${t('col.updated')} ${time(job.updatedAt)}</p>
       ${progress(t, job) ?? ''}

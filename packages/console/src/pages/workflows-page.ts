@@ -107,7 +107,7 @@ export const executionPage: Page = async (request) => {
   return {
     title: t('execution.title', { name: execution.name }),
     live: execution.status === 'RUNNING',
-    body: html`<h1>${t('execution.title', { name: execution.name })} ${badge(execution.status)}</h1>
+    body: html`<h1 data-announce="${t('execution.statusNow', { name: execution.name, status: execution.status })}">${t('execution.title', { name: execution.name })} ${badge(execution.status)}</h1>
       <p class="meta">
         <a href="/workflows/${execution.workflow}">${execution.workflow}</a> ·
         ${t('col.started')} ${time(execution.startDate)} · ${t('col.stopped')} ${time(execution.stopDate)} ·
