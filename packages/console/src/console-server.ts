@@ -9,7 +9,7 @@ import {
   isLoopbackHost,
   isTopLevelNavigation,
 } from '@sidestep/contracts/browser-requests';
-import { type OpsContext, OpsError } from '@sidestep/ops';
+import { LedgerError, type OpsContext, OpsError } from '@sidestep/ops';
 import { ConsoleError } from './console-error.ts';
 import { DEFAULT_CONSOLE_PORT } from './default-port.ts';
 import { escapeHtml, html } from './html.ts';
@@ -409,20 +409,31 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     response.end(body);
   };
 
-  const errorView = (t: PageRequest['t'], error: unknown): PageView => {
+  /**
+   * The page of a request that failed. An error the ops library or the ledger answered on purpose is
+   * the request's fault (400), 404 when what it names does not exist (a job id, a queue's name); any
+   * other is the console's (500). `read`: the request was a page's read, not an action, so its title
+   * says what was not found or that the page could not be read, not that an action failed.
+   */
+  const errorView = (t: PageRequest['t'], error: unknown, read = false): PageView => {
     const status =
       error instanceof ConsoleError
         ? error.status
-        : error instanceof OpsError
+        : error instanceof OpsError || error instanceof LedgerError
           ? /NotFound|UnknownName/.test(error.name)
             ? 404
             : 400
           : 500;
     const { name, message } = named(error);
+    const title = !read
+      ? t('app.error')
+      : status === 404
+        ? t('app.notFoundOf', { what: message })
+        : t('app.readFailed');
     return {
-      title: t('app.error'),
+      title,
       status,
-      body: html`<h1>${t('app.error')}</h1><p class="error-box" id="error"><strong>${name}</strong>: ${message}</p>`,
+      body: html`<h1>${title}</h1><p class="error-box" id="error"><strong>${name}</strong>: ${message}</p>`,
     };
   };
 
@@ -595,7 +606,9 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
         const back = match.route.back;
         // A refused action goes back to the page it came from, saying why there: the operator can read
         // the page again and act from it, where an error page of its own had no way back.
-        return back ? { redirect: back(pageRequest), flash: errorFlash(error) } : errorView(t, error);
+        return back
+          ? { redirect: back(pageRequest), flash: errorFlash(error) }
+          : errorView(t, error, method === 'GET');
       }
     };
     let result: PageView | Redirect | Download;
