@@ -26,9 +26,9 @@ export const FILTER_LOG_EVENTS_PER_SECOND = 5;
  * searches, and the console as many as its operators ask for (a context per request, so the pace is
  * the process's, not a context's). What other processes of the account take of the same quota (another
  * operator, another console) is the SDK's to retry: the clients' retries back off on ThrottlingException.
+ * A tenth of a second over the quota's second: p-throttle counts whole milliseconds of Date.now, and
+ * the service counts on its own clock; a call at the very edge of the second would be throttled.
  */
-// A tenth of a second over the quota's second: p-throttle counts whole milliseconds of Date.now, and
-// the service counts on its own clock; a call at the very edge of the second would be throttled.
 const sendPaced = pThrottle({ limit: FILTER_LOG_EVENTS_PER_SECOND, interval: 1_100, strict: true })(
   (client: CloudWatchLogsClient, command: FilterLogEventsCommand) => client.send(command),
 );
