@@ -1,5 +1,6 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { HistoryEvent } from './execution-history.ts';
 import type { RedriveToken } from './execution-redrive.ts';
 
@@ -64,28 +65,41 @@ type Line =
   | { readonly kind: 'definition'; readonly hash: string; readonly definition: string };
 
 /**
+ * How long an execution is kept after it closed: "Maximum execution history retention time: 90 days.
+ * After this time, you can no longer retrieve or view the execution history"
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/limits.html).
+ */
+export const EXECUTION_RETENTION_DAYS = 90;
+
+/** Options of {@link openExecutionStore}. */
+export interface ExecutionStoreOptions {
+  /** The clock (a lost execution's stop, the retention). @default the system's */
+  readonly now?: () => Date;
+  /** Bytes read at a time at open (tests make it small). @default 1 MiB */
+  readonly chunkBytes?: number;
+}
+
+/**
  * Executions kept in a JSON-lines file: one line per change (an execution's fields, or events
  * appended to its history), appended with a synchronous write, so a process killed at any point
  * leaves every change it made but the line being written, which loading skips. At open the file
  * is compacted (one line per execution and one per history, written to a temporary file then
- * renamed over it) and an execution the last run left RUNNING is failed with
- * {@link LOST_EXECUTION}, as Step Functions fails an execution it could not go on with; the redrive
- * (RedriveExecution) continues it from the state it was in.
+ * renamed over it), an execution that closed more than {@link EXECUTION_RETENTION_DAYS} days ago
+ * is left out as Step Functions forgets it, and an execution the last run left RUNNING is failed
+ * with {@link LOST_EXECUTION}, as Step Functions fails an execution it could not go on with; the
+ * redrive (RedriveExecution) continues it from the state it was in. The file is read and written a
+ * line at a time: a whole file of a busy developer's executions can be larger than the longest
+ * string JavaScript can hold (2^29 - 24 characters), which a single read or join would fail on.
  *
  * Plain JSON lines rather than node:sqlite: the writes are appends, never updates, and the file
  * can be read with any tool.
  */
-export function openExecutionStore(file: string, now: () => Date = () => new Date()): ExecutionStore {
+export function openExecutionStore(file: string, options: ExecutionStoreOptions = {}): ExecutionStore {
+  const now = options.now ?? (() => new Date());
   mkdirSync(dirname(file), { recursive: true });
   const executions = new Map<string, StoredExecution & { history: HistoryEvent[] }>();
   const definitions = new Map<string, string>();
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  for (const raw of text.split('\n')) {
+  for (const raw of fileLines(file, options.chunkBytes ?? 1024 * 1024)) {
     const line = parseLine(raw);
     if (line?.kind === 'execution') {
       const previous = executions.get(line.execution.executionArn);
@@ -109,23 +123,24 @@ export function openExecutionStore(file: string, now: () => Date = () => new Dat
     });
     executions.set(arn, { ...execution, status: 'FAILED', stopDate, ...LOST_EXECUTION });
   }
+  const forgottenBefore = now().getTime() - EXECUTION_RETENTION_DAYS * 86_400_000;
+  for (const [arn, execution] of executions) {
+    if (execution.stopDate && execution.stopDate.getTime() < forgottenBefore) executions.delete(arn);
+  }
   // Only the definitions a kept execution started with.
   const kept = new Set([...executions.values()].flatMap((execution) => execution.definitionHash ?? []));
   for (const hash of definitions.keys()) if (!kept.has(hash)) definitions.delete(hash);
-  const compacted = [
-    ...[...definitions].map(([hash, definition]) =>
-      JSON.stringify({ kind: 'definition', hash, definition } satisfies Line),
-    ),
-    ...[...executions.values()].flatMap(({ history, ...execution }) => [
-      JSON.stringify({ kind: 'execution', execution } satisfies Line),
-      JSON.stringify({
-        kind: 'history',
-        executionArn: execution.executionArn,
-        events: history,
-      } satisfies Line),
-    ]),
-  ];
-  writeFileSync(`${file}.tmp`, compacted.map((line) => `${line}\n`).join(''));
+  const compacted = openSync(`${file}.tmp`, 'w');
+  try {
+    const write = (line: Line) => writeSync(compacted, `${JSON.stringify(line)}\n`);
+    for (const [hash, definition] of definitions) write({ kind: 'definition', hash, definition });
+    for (const { history, ...execution } of executions.values()) {
+      write({ kind: 'execution', execution });
+      write({ kind: 'history', executionArn: execution.executionArn, events: history });
+    }
+  } finally {
+    closeSync(compacted);
+  }
   renameSync(`${file}.tmp`, file);
   const fd = openSync(file, 'a');
   const append = (line: Line) => writeSync(fd, `${JSON.stringify(line)}\n`);
@@ -143,6 +158,34 @@ export function openExecutionStore(file: string, now: () => Date = () => new Dat
     },
     close: () => closeSync(fd),
   };
+}
+
+/**
+ * The lines of `file` (none when it does not exist), read `chunkBytes` at a time, UTF-8 decoded across
+ * the chunks' edges. Synchronous, as the store opens before anything runs; Node's readline reads a
+ * stream, asynchronously, and no line reader of the workspace's dependencies reads a file synchronously.
+ */
+function* fileLines(file: string, chunkBytes: number): Generator<string> {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    const chunk = Buffer.alloc(chunkBytes);
+    const decoder = new StringDecoder('utf8');
+    let rest = '';
+    for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {
+      const lines = (rest + decoder.write(chunk.subarray(0, read))).split('\n');
+      rest = lines.pop() ?? '';
+      yield* lines;
+    }
+    yield rest + decoder.end();
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const DATE_FIELDS = new Set(['startDate', 'stopDate', 'redriveDate', 'timestamp']);

@@ -1,6 +1,11 @@
 import { AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
-import type { ExecutionRecord, ExecutionStatus, LocalStepFunctions } from './step-functions.ts';
+import type {
+  ExecutionRecord,
+  ExecutionStatus,
+  ExecutionSummary,
+  LocalStepFunctions,
+} from './step-functions.ts';
 
 /** The `X-Amz-Target` prefix of the Step Functions JSON API (`AWSStepFunctions.StartExecution`). */
 export const STEP_FUNCTIONS_TARGET_PREFIX = 'AWSStepFunctions';
@@ -116,7 +121,7 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
 }
 
 /** An execution as ListExecutions lists it; DescribeExecution adds to the same fields. */
-function executionSummary(execution: ExecutionRecord): Record<string, unknown> {
+function executionSummary(execution: ExecutionSummary): Record<string, unknown> {
   return {
     executionArn: execution.executionArn,
     stateMachineArn: execution.stateMachineArn,

@@ -71,6 +71,9 @@ export interface ExecutionRecord extends StoredExecution {
   readonly redriveStatusReason?: string;
 }
 
+/** An execution as `ListExecutions` reports it: its record without the history. */
+export type ExecutionSummary = Omit<ExecutionRecord, 'history'>;
+
 /** A state machine the local Step Functions runs. */
 export interface LocalStateMachine {
   readonly name: string;
@@ -99,8 +102,8 @@ export interface LocalStepFunctions {
     readonly input?: string;
   }): { executionArn: string; startDate: Date };
   describeExecution(executionArn: string): ExecutionRecord;
-  /** Newest first. */
-  listExecutions(stateMachineArn: string, statusFilter?: ExecutionStatus): ExecutionRecord[];
+  /** Newest first, without their histories (ListExecutions answers none; copying them is the cost). */
+  listExecutions(stateMachineArn: string, statusFilter?: ExecutionStatus): ExecutionSummary[];
   /**
    * Restarts a FAILED, TIMED_OUT or ABORTED execution from the state it failed in, with the same
    * ARN (RedriveExecution); throws {@link ExecutionNotRedrivableError} for any other status. A
@@ -651,6 +654,9 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         execution.cause = (last.executionFailedEventDetails as { cause?: string }).cause ?? execution.cause;
       }
       execution.stopDate = new Date();
+      // Nothing is left to abort: the closure would keep the run's whole scope (its runner, its
+      // results) alive as long as the execution is kept.
+      execution.abort = () => undefined;
       save(execution);
       if (!stopped) statusChanged(execution);
       reporter({
@@ -730,7 +736,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
             e.stateMachineArn === machine.stateMachineArn && (!statusFilter || e.status === statusFilter),
         )
         .reverse()
-        .map(snapshot);
+        .map(summary);
     },
     async redriveExecution(executionArn, { clientToken } = {}) {
       if (stopped) throw new StepFunctionsStoppedError();
@@ -818,6 +824,10 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
 }
 
 function snapshot(execution: MutableExecution): ExecutionRecord {
+  return { ...summary(execution), history: [...execution.history] };
+}
+
+function summary(execution: MutableExecution): ExecutionSummary {
   const { executionArn, stateMachineArn, name, status, startDate, stopDate, input, output, error, cause } =
     execution;
   return {
@@ -831,7 +841,6 @@ function snapshot(execution: MutableExecution): ExecutionRecord {
     ...(output !== undefined ? { output } : {}),
     ...(error !== undefined ? { error } : {}),
     ...(cause !== undefined ? { cause } : {}),
-    history: [...execution.history],
     redriveCount: execution.redriveCount,
     ...(execution.redriveDate ? { redriveDate: execution.redriveDate } : {}),
     ...redriveFields(execution.status, execution.stopDate),

@@ -1,10 +1,16 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { type ExecutionStore, LOST_EXECUTION, openExecutionStore } from '../src/execution-store.ts';
+import {
+  EXECUTION_RETENTION_DAYS,
+  type ExecutionStore,
+  LOST_EXECUTION,
+  openExecutionStore,
+  type StoredExecution,
+} from '../src/execution-store.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
 import { stepFunctionsApi } from '../src/step-functions-api.ts';
 import { LAMBDA_INVOKE, StatesTaskError } from '../src/task-integrations.ts';
@@ -193,5 +199,60 @@ describe('openExecutionStore', () => {
     expect(third.describeExecution(executionArn).redriveCount).toBe(1);
     // The first process's execution, still held in Work, ends with the test.
     await first.stop();
+  });
+});
+
+// "Maximum execution history retention time: 90 days. After this time, you can no longer retrieve or
+// view the execution history" (https://docs.aws.amazon.com/step-functions/latest/dg/limits.html): the
+// local cloud forgets an execution as Step Functions does, and its file does not grow for ever.
+describe('openExecutionStore: what it keeps', () => {
+  const day = 86_400_000;
+  const NOW = new Date('2026-12-07T12:00:00Z');
+  const closed = (name: string, daysAgo: number, definitionHash: string): StoredExecution => ({
+    executionArn: `arn:aws:states:us-east-1:000000000000:execution:kept:${name}`,
+    stateMachineArn: MACHINE_ARN,
+    name,
+    status: 'SUCCEEDED',
+    startDate: new Date(NOW.getTime() - daysAgo * day - 60_000),
+    stopDate: new Date(NOW.getTime() - daysAgo * day),
+    input: JSON.stringify({ user: 'ユーザー😀' }),
+    output: '{}',
+    redriveCount: 0,
+    definitionHash,
+  });
+
+  it(`forgets an execution closed more than ${EXECUTION_RETENTION_DAYS} days ago, with its history and definition`, () => {
+    const writing = openExecutionStore(file, { now: () => NOW });
+    for (const [execution, hash] of [
+      [closed('old', EXECUTION_RETENTION_DAYS + 1, 'h-old'), 'h-old'],
+      [closed('recent', EXECUTION_RETENTION_DAYS - 1, 'h-new'), 'h-new'],
+    ] as const) {
+      writing.saveDefinition(hash, JSON.stringify({ hash }));
+      writing.saveExecution(execution);
+      writing.appendHistory(execution.executionArn, [
+        { id: 1, previousEventId: 0, timestamp: execution.startDate, type: 'ExecutionStarted' },
+      ]);
+    }
+    writing.close();
+
+    const reopened = openExecutionStore(file, { now: () => NOW });
+    stores.push(reopened);
+    expect(reopened.restored.map((execution) => [execution.name, execution.history.length])).toEqual([
+      ['recent', 1],
+    ]);
+    expect([...reopened.definitions.keys()]).toEqual(['h-new']);
+    expect(readFileSync(file, 'utf8')).not.toContain(':old"');
+  });
+
+  it('reads the file a chunk at a time, a character cut at a chunk’s edge put back together', () => {
+    const writing = openExecutionStore(file, { now: () => NOW });
+    const execution = closed('chunked', 1, 'h');
+    writing.saveDefinition('h', '{}');
+    writing.saveExecution(execution);
+    writing.close();
+    // Seven bytes a read: every line, and the four-byte emoji, spans several.
+    const reopened = openExecutionStore(file, { now: () => NOW, chunkBytes: 7 });
+    stores.push(reopened);
+    expect(reopened.restored).toEqual([{ ...execution, history: [] }]);
   });
 });
