@@ -10,6 +10,9 @@ import {
   DEFAULT_DATABASE_PORT,
   hasLocalCloudState,
   type LocalCloud,
+  lockStateDir,
+  StateDirInUseError,
+  type StateDirLock,
   startLocalCloud,
 } from '@sidestep/local-cloud';
 import {
@@ -128,8 +131,18 @@ const options = program.opts<{
 
 const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
 
-if (options.build) await buildServices([...SERVICES, ...TASKS], rootDir);
 const stateDir = resolve(options.stateDir ?? join(rootDir, '.sidestep'));
+// Held before the build and before --fresh clears anything: a second local cloud on the directory
+// is refused before it could rebuild the bundles the first one runs or take away what it keeps.
+let stateDirLock: StateDirLock;
+try {
+  stateDirLock = lockStateDir(stateDir);
+} catch (error) {
+  if (!(error instanceof StateDirInUseError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
+if (options.build) await buildServices([...SERVICES, ...TASKS], rootDir);
 if (options.fresh) await clearLocalCloudState(stateDir);
 // Before the start, which creates the state: whether there was anything to resume.
 const stateAtStart: StateAtStart = options.fresh
@@ -157,6 +170,7 @@ try {
     databasePort: options.databasePort,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+    stateDirLock,
     reporter: createConsoleReporter({ baseDir: rootDir, logs: !options.quietLogs }),
   });
 } catch (error) {

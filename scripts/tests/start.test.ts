@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +168,22 @@ describe('scripts/start.ts', () => {
     },
     60_000,
   );
+
+  // A second cloud on the state dir of a running one rewrote its files (its executions lost, its
+  // embedded database's catalog corrupted) and, with --fresh, emptied it under it.
+  it('refuses a second local cloud on a running one’s state dir, with --fresh too, and leaves its state', async () => {
+    const first = start('--port', '0');
+    await first.printed('Ctrl-C stops everything.');
+    const second = start('--port', '0', '--fresh');
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toContain(
+      `the state dir ${stateDir} is in use by another local cloud (pid ${first.child.pid})`,
+    );
+    expect(existsSync(join(stateDir, 'aws'))).toBe(true);
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+    expect(existsSync(join(stateDir, 'local-cloud.lock'))).toBe(false);
+  }, 60_000);
 
   it.each([
     ['--port', 'Port %d is already in use'],

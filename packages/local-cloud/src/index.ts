@@ -46,7 +46,15 @@ export {
   type LocalDatabaseOptions,
   startLocalDatabase,
 } from './local-database.ts';
-export { clearLocalCloudState, hasLocalCloudState, LOCAL_STATE } from './local-state.ts';
+export {
+  clearLocalCloudState,
+  hasLocalCloudState,
+  LOCAL_STATE,
+  lockStateDir,
+  STATE_DIR_LOCK,
+  StateDirInUseError,
+  type StateDirLock,
+} from './local-state.ts';
 export type { PipeSourceQueue } from './pipe.ts';
 // Types the local cloud's options and result name.
 export type { JobQueue } from './queues.ts';

@@ -31,7 +31,14 @@ import {
 } from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
 import { randomSecretValue } from './local-secrets.ts';
-import { LOCAL_STATE, lastFiredFile, pendingFiringsFile, pendingInvocationsFile } from './local-state.ts';
+import {
+  LOCAL_STATE,
+  lastFiredFile,
+  lockStateDir,
+  pendingFiringsFile,
+  pendingInvocationsFile,
+  type StateDirLock,
+} from './local-state.ts';
 import { type LocalTriggersOptions, startLocalTriggers } from './local-triggers.ts';
 import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
 import { startPipe } from './pipe.ts';
@@ -152,6 +159,11 @@ export interface LocalCloudOptions {
   readonly databasePort?: number;
   /** @default `<rootDir>/.sidestep` */
   readonly stateDir?: string;
+  /**
+   * The caller's hold on `stateDir` (`lockStateDir`), taken before it cleared the directory
+   * (`npm start -- --fresh`); the caller releases it. @default one taken here, released at stop
+   */
+  readonly stateDirLock?: StateDirLock;
   /** @default a console reporter printing to stdout */
   readonly reporter?: LocalCloudReporter;
   /**
@@ -323,6 +335,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const stack = new AsyncDisposableStack();
   try {
     await mkdir(stateDir, { recursive: true });
+    // One local cloud a state directory: a second would rewrite the first's files under it.
+    if (options.stateDirLock === undefined) {
+      const lock = lockStateDir(stateDir);
+      stack.defer(() => lock.release());
+    }
     const iam = loadLocalIam(options, reporter);
     const { endpoint, sqs } = stack.use(
       await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),

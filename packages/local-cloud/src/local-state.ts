@@ -7,6 +7,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
@@ -56,11 +57,101 @@ function stateEntries(): Set<string> {
   return new Set(Object.values(LOCAL_STATE).map((path) => path.split(/[\\/]/)[0] as string));
 }
 
+/** The file in a state directory that says which process's local cloud uses it ({@link lockStateDir}). */
+export const STATE_DIR_LOCK = 'local-cloud.lock';
+
+/** A state directory another live process's local cloud holds ({@link lockStateDir}). */
+export class StateDirInUseError extends Error {
+  override readonly name = 'StateDirInUseError';
+  readonly stateDir: string;
+  /** The process that holds it. */
+  readonly pid: number;
+  constructor(stateDir: string, pid: number) {
+    super(
+      `the state dir ${stateDir} is in use by another local cloud (pid ${pid}): stop it, or pick another --state-dir; if no local cloud runs, remove ${join(stateDir, STATE_DIR_LOCK)}`,
+    );
+    this.stateDir = stateDir;
+    this.pid = pid;
+  }
+}
+
+/** This process's hold on a state directory; {@link StateDirLock.release} lets it go. */
+export interface StateDirLock {
+  readonly stateDir: string;
+  release(): void;
+}
+
+/**
+ * Makes this process the one local cloud of `stateDir`, as PostgreSQL's `postmaster.pid` makes a
+ * server the one of its data directory: a lock file created exclusively (`wx`) holding this process's
+ * id. Two local clouds on one directory rewrite each other's files (the executions file is compacted
+ * at each start, the embedded database's files are written by both) and a `--fresh` clears what the
+ * other is using, so a second is refused with {@link StateDirInUseError} naming the holder. A lock
+ * whose process is gone (killed, the machine restarted) is stale and taken over. Released by
+ * {@link StateDirLock.release}, and when the process exits.
+ */
+export function lockStateDir(stateDir: string): StateDirLock {
+  mkdirSync(stateDir, { recursive: true });
+  const file = join(stateDir, STATE_DIR_LOCK);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const descriptor = openSync(file, 'wx', 0o644);
+      try {
+        writeFileSync(descriptor, `${process.pid}\n`);
+      } finally {
+        closeSync(descriptor);
+      }
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+      const holder = lockHolder(file);
+      if (holder !== undefined) throw new StateDirInUseError(stateDir, holder);
+      // Stale: its process is gone. Taken over once; a second EEXIST means another start won the race.
+      rmSync(file, { force: true });
+    }
+  }
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    process.off('exit', release);
+    try {
+      unlinkSync(file);
+    } catch {
+      // Already gone (a --fresh of the directory's parent, a person): nothing to release.
+    }
+  };
+  process.on('exit', release);
+  return { stateDir, release };
+}
+
+/** The live process that holds the lock `file`, or `undefined` when it is stale (or unreadable). */
+function lockHolder(file: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    // Signal 0 delivers nothing: it says whether the process exists (EPERM: it does, not ours).
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
 /**
  * Removes everything the local cloud keeps in `stateDir` (and only that: other files in the
- * directory stay), so the next start begins empty: `pnpm start --fresh`.
+ * directory stay), so the next start begins empty: `pnpm start --fresh`. Refused with
+ * {@link StateDirInUseError} while another process's local cloud holds the directory: clearing it
+ * under a running cloud loses what that cloud keeps.
  */
 export async function clearLocalCloudState(stateDir: string): Promise<void> {
+  const holder = lockHolder(join(stateDir, STATE_DIR_LOCK));
+  if (holder !== undefined && holder !== process.pid) throw new StateDirInUseError(stateDir, holder);
   for (const entry of stateEntries()) await rm(join(stateDir, entry), { recursive: true, force: true });
 }
 

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,10 @@ import {
   hasLocalCloudState,
   LOCAL_STATE,
   lastFiredFile,
+  lockStateDir,
   pendingFiringsFile,
+  STATE_DIR_LOCK,
+  StateDirInUseError,
 } from '../src/local-state.ts';
 import { createVirtualClock, type ScheduleFiring, startScheduler } from '../src/scheduler.ts';
 import { everyMinutes, sweeper } from './fixtures/schedules.ts';
@@ -137,5 +141,47 @@ describe('hasLocalCloudState', () => {
     expect(await hasLocalCloudState(stateDir)).toBe(true);
     await clearLocalCloudState(stateDir);
     expect(await hasLocalCloudState(stateDir)).toBe(false);
+  });
+});
+
+// Two local clouds on one state directory rewrite each other's files (the executions file is
+// compacted at each start, the embedded database's files are written by both), and a --fresh of the
+// second clears what the first is using: the directory is one cloud's at a time, as a PostgreSQL
+// data directory is one server's (postmaster.pid).
+describe('lockStateDir', () => {
+  /** A live process that is not this one: it holds the lock in the tests. */
+  async function otherProcess() {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    return child;
+  }
+
+  it('refuses a directory another live process holds, naming it, and --fresh clears nothing of it', async () => {
+    const holder = await otherProcess();
+    try {
+      writeFileSync(join(stateDir, STATE_DIR_LOCK), `${holder.pid}\n`);
+      await mkdir(join(stateDir, LOCAL_STATE.outbox));
+      expect(() => lockStateDir(stateDir)).toThrow(StateDirInUseError);
+      expect(() => lockStateDir(stateDir)).toThrow(`in use by another local cloud (pid ${holder.pid})`);
+      await expect(clearLocalCloudState(stateDir)).rejects.toBeInstanceOf(StateDirInUseError);
+      expect(existsSync(join(stateDir, LOCAL_STATE.outbox))).toBe(true);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('takes over the lock of a process that is gone (killed), and releases it', async () => {
+    const gone = await otherProcess();
+    const exited = new Promise((resolve) => gone.once('exit', resolve));
+    gone.kill('SIGKILL');
+    await exited;
+    writeFileSync(join(stateDir, STATE_DIR_LOCK), `${gone.pid}\n`);
+    const lock = lockStateDir(stateDir);
+    // Held by this process now: a second start here is refused too.
+    expect(() => lockStateDir(stateDir)).toThrow(`(pid ${process.pid})`);
+    await clearLocalCloudState(stateDir);
+    lock.release();
+    expect(existsSync(join(stateDir, STATE_DIR_LOCK))).toBe(false);
+    lockStateDir(stateDir).release();
   });
 });

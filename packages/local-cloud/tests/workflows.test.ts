@@ -333,6 +333,8 @@ describe('workflows in the local cloud', () => {
     await expect(
       startLocalCloud({
         rootDir,
+        // A state dir of its own: the cloud of the other tests holds rootDir's.
+        stateDir: join(rootDir, 'not-built-state'),
         port: 0,
         smtpPort: 0,
         reporter: () => undefined,
