@@ -44,6 +44,8 @@ export interface ExecutionStore {
   readonly restored: readonly (StoredExecution & { readonly history: readonly HistoryEvent[] })[];
   /** The definitions (JSON text) the restored executions started with, by hash. */
   readonly definitions: ReadonlyMap<string, string>;
+  /** The executions the last run left RUNNING, which opening failed with {@link LOST_EXECUTION}. */
+  readonly lost: readonly string[];
   /** Records an execution's fields (at start, end and redrive); the last one written wins. */
   saveExecution(execution: StoredExecution): void;
   /** Records a definition executions start with, once per hash (a redrive reads it back). */
@@ -110,8 +112,10 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
       definitions.set(line.hash, line.definition);
     }
   }
+  const lost: string[] = [];
   for (const [arn, execution] of executions) {
     if (execution.status !== 'RUNNING') continue;
+    lost.push(arn);
     const stopDate = now();
     const id = execution.history.length + 1;
     execution.history.push({
@@ -147,6 +151,7 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
   return {
     restored: [...executions.values()],
     definitions,
+    lost,
     saveExecution: (execution) => append({ kind: 'execution', execution }),
     saveDefinition(hash, definition) {
       if (definitions.has(hash)) return;

@@ -459,6 +459,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     });
     // A delivery waiting for its retry ends with the cloud (EventBridge would go on retrying).
     stack.defer(() => triggers.stop());
+    // The executions the last run left running, failed when the store opened, reach the bus now
+    // that its rules listen: the status-updater marks their jobs failed, as on AWS.
+    stepFunctions.reportLostExecutions();
     // Pipes and the scheduler start last: what they start (executions, functions) is all up.
     stack.use(await startPipes(queues, stepFunctions, sqs, iam, reporter));
     const { scheduler } = stack.use(

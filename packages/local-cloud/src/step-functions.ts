@@ -126,6 +126,13 @@ export interface LocalStepFunctions {
    * the local cloud aborts because it is stopping are not reported: nothing stopped them on AWS.
    */
   onStatusChange(listener: (event: ExecutionStatusChangeEvent) => void): void;
+  /**
+   * Reports, to the {@link onStatusChange} listeners, the FAILED status change of each execution the
+   * store failed at open because the last run left it RUNNING (a crash, a kill): Step Functions sends
+   * the event of every execution it fails, and the status-updater marks the job failed on it rather
+   * than a sweep long after. Once; call it when the listeners are there.
+   */
+  reportLostExecutions(): void;
 }
 
 /** A definition uses a `Resource` the local cloud cannot run. */
@@ -349,6 +356,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       finished: Promise.resolve(),
     });
   }
+  /** What {@link LocalStepFunctions.reportLostExecutions} has yet to report. */
+  const lostAtOpen = [...(store?.lost ?? [])];
   let stopped = false;
   const statusListeners = new Set<(event: ExecutionStatusChangeEvent) => void>();
   /** Reports the execution's status as it is now to the status change listeners. */
@@ -810,6 +819,12 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     },
     onStatusChange(listener) {
       statusListeners.add(listener);
+    },
+    reportLostExecutions() {
+      for (const arn of lostAtOpen.splice(0)) {
+        const execution = executions.get(arn);
+        if (execution?.status === 'FAILED') statusChanged(execution);
+      }
     },
     async stop() {
       stopped = true;

@@ -202,6 +202,29 @@ describe('openExecutionStore', () => {
   });
 });
 
+// Step Functions sends the status change of every execution it fails; the status-updater marks the
+// job failed on it. An execution a crash left RUNNING is failed when the store opens, before anything
+// listens: its event is sent once the listeners are there, or its job read `running` until a sweep.
+describe('reportLostExecutions', () => {
+  it('sends the FAILED status change of each execution a dead process left RUNNING, once', async () => {
+    const first = startStepFunctions();
+    workHeld = new Promise<void>(() => undefined);
+    const { executionArn } = first.startExecution({ stateMachineArn: MACHINE_ARN, name: 'cut', input: '{}' });
+    await until(() => calls.includes('work'));
+    workHeld = undefined;
+
+    const second = startStepFunctions();
+    const events: { status: string; executionArn: string; error?: string }[] = [];
+    second.onStatusChange((event) => events.push(event.detail as (typeof events)[number]));
+    second.reportLostExecutions();
+    second.reportLostExecutions();
+    expect(events).toEqual([
+      expect.objectContaining({ executionArn, status: 'FAILED', error: LOST_EXECUTION.error }),
+    ]);
+    await first.stop();
+  });
+});
+
 // "Maximum execution history retention time: 90 days. After this time, you can no longer retrieve or
 // view the execution history" (https://docs.aws.amazon.com/step-functions/latest/dg/limits.html): the
 // local cloud forgets an execution as Step Functions does, and its file does not grow for ever.
