@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { HistoryEvent } from './execution-history.ts';
@@ -46,6 +46,12 @@ export interface ExecutionStore {
   readonly definitions: ReadonlyMap<string, string>;
   /** The executions the last run left RUNNING, which opening failed with {@link LOST_EXECUTION}. */
   readonly lost: readonly string[];
+  /**
+   * Lines of the file that could not be read, other than a last one cut off by a crash (a file
+   * damaged by hand or by a disk): how many, and the copy of the file as it was, kept beside it
+   * before the compaction rewrote it without them.
+   */
+  readonly unreadable?: { readonly lines: number; readonly copy: string };
   /** Records an execution's fields (at start, end and redrive); the last one written wins. */
   saveExecution(execution: StoredExecution): void;
   /** Records a definition executions start with, once per hash (a redrive reads it back). */
@@ -101,8 +107,14 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
   mkdirSync(dirname(file), { recursive: true });
   const executions = new Map<string, StoredExecution & { history: HistoryEvent[] }>();
   const definitions = new Map<string, string>();
+  /** Lines that could not be parsed, and whether the last of them was the file's last line. */
+  let unparsed = 0;
+  let lastUnparsed = false;
   for (const raw of fileLines(file, options.chunkBytes ?? 1024 * 1024)) {
+    if (raw.trim() === '') continue;
     const line = parseLine(raw);
+    lastUnparsed = line === undefined;
+    if (lastUnparsed) unparsed += 1;
     if (line?.kind === 'execution') {
       const previous = executions.get(line.execution.executionArn);
       executions.set(line.execution.executionArn, { ...line.execution, history: previous?.history ?? [] });
@@ -134,6 +146,15 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
   // Only the definitions a kept execution started with.
   const kept = new Set([...executions.values()].flatMap((execution) => execution.definitionHash ?? []));
   for (const hash of definitions.keys()) if (!kept.has(hash)) definitions.delete(hash);
+  // A last line cut off is what a kill leaves; any other line that cannot be read is damage, which
+  // the compaction would make permanent: the file as it was is kept for whoever looks into it.
+  const damaged = unparsed - (lastUnparsed ? 1 : 0);
+  let unreadable: ExecutionStore['unreadable'];
+  if (damaged > 0) {
+    const copy = `${file}.unreadable-${now().toISOString().replace(/[:.]/g, '-')}`;
+    copyFileSync(file, copy);
+    unreadable = { lines: damaged, copy };
+  }
   const compacted = openSync(`${file}.tmp`, 'w');
   try {
     const write = (line: Line) => writeSync(compacted, `${JSON.stringify(line)}\n`);
@@ -152,6 +173,7 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
     restored: [...executions.values()],
     definitions,
     lost,
+    ...(unreadable ? { unreadable } : {}),
     saveExecution: (execution) => append({ kind: 'execution', execution }),
     saveDefinition(hash, definition) {
       if (definitions.has(hash)) return;

@@ -187,6 +187,13 @@ export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
     const store =
       options.executionsFile === undefined ? undefined : openExecutionStore(options.executionsFile);
     if (store) defer(() => store.close());
+    if (store?.unreadable) {
+      reporter({
+        type: 'error',
+        source: 'step functions',
+        message: `${store.unreadable.lines} line(s) of ${options.executionsFile} could not be read and were left out (the executions or history they held are gone); the file as it was is kept in ${store.unreadable.copy}`,
+      });
+    }
     const stepFunctions = createLocalStepFunctions({
       stateMachines: options.workflows.map((workflow) => ({
         name: localName(workflow.name),

@@ -267,6 +267,28 @@ describe('openExecutionStore: what it keeps', () => {
     expect(readFileSync(file, 'utf8')).not.toContain(':old"');
   });
 
+  it('keeps a copy of a file with a damaged line before the compaction drops it, and says so; a torn last line is no damage', () => {
+    const writing = openExecutionStore(file, { now: () => NOW });
+    writing.saveDefinition('h', '{}');
+    writing.saveExecution(closed('before', 2, 'h'));
+    writing.close();
+    // A damaged line in the middle, a good one after it, then a last line cut off by a kill.
+    appendFileSync(file, '{"kind":"execution","execution":{"damaged\n');
+    appendFileSync(file, `${JSON.stringify({ kind: 'execution', execution: closed('after', 1, 'h') })}\n`);
+    const damaged = readFileSync(file, 'utf8');
+    appendFileSync(file, '{"kind":"history","executionArn":"arn:aws:sta');
+
+    const reopened = openExecutionStore(file, { now: () => NOW });
+    stores.push(reopened);
+    expect(reopened.restored.map((execution) => execution.name)).toEqual(['before', 'after']);
+    expect(reopened.unreadable?.lines).toBe(1);
+    expect(readFileSync(reopened.unreadable?.copy ?? '', 'utf8')).toContain(damaged);
+    // Opened again, the compacted file holds no damage: no second copy.
+    const again = openExecutionStore(file, { now: () => NOW });
+    stores.push(again);
+    expect(again.unreadable).toBeUndefined();
+  });
+
   it('reads the file a chunk at a time, a character cut at a chunk’s edge put back together', () => {
     const writing = openExecutionStore(file, { now: () => NOW });
     const execution = closed('chunked', 1, 'h');
