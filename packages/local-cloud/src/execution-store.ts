@@ -1,8 +1,8 @@
-import { closeSync, copyFileSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import type { HistoryEvent } from './execution-history.ts';
 import type { RedriveToken } from './execution-redrive.ts';
+import { fileLines } from './file-lines.ts';
 
 /** `DescribeExecution`'s statuses. */
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -185,34 +185,6 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
     },
     close: () => closeSync(fd),
   };
-}
-
-/**
- * The lines of `file` (none when it does not exist), read `chunkBytes` at a time, UTF-8 decoded across
- * the chunks' edges. Synchronous, as the store opens before anything runs; Node's readline reads a
- * stream, asynchronously, and no line reader of the workspace's dependencies reads a file synchronously.
- */
-function* fileLines(file: string, chunkBytes: number): Generator<string> {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  try {
-    const chunk = Buffer.alloc(chunkBytes);
-    const decoder = new StringDecoder('utf8');
-    let rest = '';
-    for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {
-      const lines = (rest + decoder.write(chunk.subarray(0, read))).split('\n');
-      rest = lines.pop() ?? '';
-      yield* lines;
-    }
-    yield rest + decoder.end();
-  } finally {
-    closeSync(fd);
-  }
 }
 
 const DATE_FIELDS = new Set(['startDate', 'stopDate', 'redriveDate', 'timestamp']);

@@ -1,6 +1,8 @@
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { appendFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnknownOperationError } from './aws-api-errors.ts';
+import { fileLines } from './file-lines.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
 import { createRateBucket } from './rate-bucket.ts';
 
@@ -74,10 +76,15 @@ export interface LocalLogsOptions {
   readonly filterRate?: number;
 }
 
+/** How often a group's file loses what is past the retention, while the group is written. */
+const PRUNE_EVERY_MS = 24 * 3600_000;
+
 /**
  * Log groups kept in a directory, one JSON-lines file each (`<encoded group name>.jsonl`), so they
  * outlive a restart, as CloudWatch keeps a group's events for its retention: an event older than it
- * is not answered, and leaves its file when the next run first writes to the group.
+ * is not answered, and leaves its file when the run first writes to the group, and again each day
+ * the group is written. A search reads the group's file a line at a time, keeping only what
+ * matches: a busy group's file outgrows what one string can hold.
  */
 export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
   const { dir, onError = () => {}, now = Date.now } = options;
@@ -87,6 +94,8 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
   const memory = new Map<string, string[]>();
   /** Each group's appends, chained so they land in order. */
   const pending = new Map<string, Promise<void>>();
+  /** When each group's file last lost what is past the retention, this run. */
+  const prunedAt = new Map<string, number>();
   let sequence = 0;
   const fileOf = (group: string) =>
     dir === undefined ? undefined : join(dir, `${encodeURIComponent(group)}.jsonl`);
@@ -107,9 +116,14 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
       memory.set(group, lines);
       return;
     }
-    // Before the group's first line of this run, its file loses what is past the retention, and a
-    // line the last run was cut off in the middle of (a crash, a kill).
-    const previous = pending.get(group) ?? keepUnexpired(dir as string, file, now() - retentionMs);
+    // Before the group's first line of this run, and then once a day, its file loses what is past
+    // the retention, and a line the last run was cut off in the middle of (a crash, a kill).
+    let previous = pending.get(group) ?? Promise.resolve();
+    if ((prunedAt.get(group) ?? Number.NEGATIVE_INFINITY) <= now() - PRUNE_EVERY_MS) {
+      prunedAt.set(group, now());
+      const since = now() - retentionMs;
+      previous = previous.then(() => keepUnexpired(dir as string, file, since));
+    }
     pending.set(
       group,
       previous
@@ -118,21 +132,17 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
     );
   };
 
-  const eventsOf = async (group: string): Promise<LogEvent[]> => {
+  /** The group's events within the retention that `keep` keeps, read a line at a time. */
+  const eventsOf = async (group: string, keep: (event: LogEvent) => boolean): Promise<LogEvent[]> => {
     await pending.get(group);
     const file = fileOf(group);
-    let text: string;
-    if (file === undefined) text = (memory.get(group) ?? []).join('');
-    else {
-      try {
-        text = await readFile(file, 'utf8');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        text = '';
-      }
-    }
     const since = now() - retentionMs;
-    return parseEvents(text).filter((event) => event.timestamp >= since);
+    const found: LogEvent[] = [];
+    for (const line of file === undefined ? (memory.get(group) ?? []) : fileLines(file)) {
+      const event = parseEvent(line);
+      if (event !== undefined && event.timestamp >= since && keep(event)) found.push(event);
+    }
+    return found;
   };
 
   const filterLogEvents = async (input: Record<string, unknown>) => {
@@ -151,8 +161,9 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
     const streams = input.logStreamNames;
     const prefix = stringField(input, 'logStreamNamePrefix');
     const offset = tokenOffset(stringField(input, 'nextToken'));
-    const found = (await eventsOf(group))
-      .filter(
+    const found = (
+      await eventsOf(
+        group,
         (event) =>
           (startTime === undefined || event.timestamp >= startTime) &&
           (endTime === undefined || event.timestamp <= endTime) &&
@@ -160,7 +171,7 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
           (prefix === undefined || event.logStreamName.startsWith(prefix)) &&
           matches(event.message),
       )
-      .sort((a, b) => a.timestamp - b.timestamp || a.eventId.localeCompare(b.eventId));
+    ).sort((a, b) => a.timestamp - b.timestamp || a.eventId.localeCompare(b.eventId));
     // "as many log events as can fit in 1 MB (up to 10,000)" a page (API_FilterLogEvents), one at least.
     const page: LogEvent[] = [];
     let bytes = 0;
@@ -195,36 +206,42 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
   };
 }
 
-/** The events of a group's file, a line that is not one (cut off by a crash) skipped. */
-function parseEvents(text: string): LogEvent[] {
-  return text.split('\n').flatMap((line): LogEvent[] => {
-    try {
-      return line === '' ? [] : [JSON.parse(line) as LogEvent];
-    } catch {
-      return [];
-    }
-  });
+/** One line of a group's file as its event; `undefined` for an empty line or one a crash cut off. */
+function parseEvent(line: string): LogEvent | undefined {
+  if (line.trim() === '') return undefined;
+  try {
+    return JSON.parse(line) as LogEvent;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Makes `dir` exist and rewrites `file` (through a temporary file, renamed over it) with the events
- * from `since` on, when it holds an older one or a line cut off in the middle: what follows is
- * appended to whole lines.
+ * Makes `dir` exist and rewrites `file` (through a temporary file, renamed over it, a line at a time)
+ * with the events from `since` on, when it holds an older one or a line cut off in the middle: what
+ * follows is appended to whole lines.
  */
 async function keepUnexpired(dir: string, file: string, since: number): Promise<void> {
   await mkdir(dir, { recursive: true });
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
+  const kept = (line: string) => {
+    const event = parseEvent(line);
+    return event !== undefined && event.timestamp >= since;
+  };
+  // The last of the lines is what follows the last newline: empty unless a crash cut it off.
+  let last = '';
+  let changed = false;
+  for (const line of fileLines(file)) {
+    last = line;
+    if (line !== '' && !kept(line)) changed = true;
   }
-  const kept = parseEvents(text).filter((event) => event.timestamp >= since);
-  const lines = kept.map((event) => `${JSON.stringify(event)}\n`).join('');
-  if (lines === text) return;
+  if (!changed && last === '') return;
   const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, lines);
+  const descriptor = openSync(temporary, 'w');
+  try {
+    for (const line of fileLines(file)) if (kept(line)) writeSync(descriptor, `${line}\n`);
+  } finally {
+    closeSync(descriptor);
+  }
   await rename(temporary, file);
 }
 
