@@ -69,7 +69,18 @@ export interface FunctionOptions {
    * while the sandbox is idle, e.g. to step through it in a debugger. @default true
    */
   freeze?: boolean;
+  /**
+   * How long a sandbox serves invocations before it is retired and the next invocation starts a new
+   * one: "Even for functions that are invoked continuously, Lambda terminates execution environments
+   * every few hours" (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html),
+   * so what a handler leaks into its warm state (memory, a module-level cache) lives hours, not for as
+   * long as the local cloud runs. @default 2 hours
+   */
+  maxSandboxAgeMs?: number;
 }
+
+/** The default {@link FunctionOptions.maxSandboxAgeMs}: "every few hours". */
+export const MAX_SANDBOX_AGE_MS = 2 * 3600_000;
 
 /** A running local Lambda function. */
 export interface FunctionHost {
@@ -185,10 +196,15 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
     return sandbox;
   }
 
-  /** A warm sandbox, else a new one configured as `sandboxConfig` (now, or once there is room). */
+  const maxSandboxAgeMs = options.maxSandboxAgeMs ?? MAX_SANDBOX_AGE_MS;
+
+  /**
+   * A warm sandbox younger than {@link FunctionOptions.maxSandboxAgeMs}, else a new one configured
+   * as `sandboxConfig` (now, or once there is room).
+   */
   async function acquire(sandboxConfig: SandboxConfig = config): Promise<Sandbox> {
     for (let warm = idle.pop(); warm !== undefined; warm = idle.pop()) {
-      if (warm.reusable) return warm;
+      if (warm.reusable && warm.ageMs < maxSandboxAgeMs) return warm;
       retire(warm);
     }
     if (all.size + starting < concurrency) return spawn(sandboxConfig);

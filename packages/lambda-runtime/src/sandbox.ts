@@ -162,6 +162,11 @@ export class Sandbox {
     return this.#reusable;
   }
 
+  /** How long ago its process was spawned, in ms. */
+  get ageMs(): number {
+    return Date.now() - this.#startedAt;
+  }
+
   /** True once its init ran past its limit (and the sandbox was killed). */
   get initTimedOut(): boolean {
     return this.#initTimedOut;

@@ -303,6 +303,20 @@ describe('startFunction', () => {
     expect(new Set(results.map((result) => result.requestId)).size).toBe(3);
   });
 
+  // "Even for functions that are invoked continuously, Lambda terminates execution environments every
+  // few hours" (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+  it('retires a sandbox past its age: the next invocation starts a new one, its module state fresh', async () => {
+    const fn = await start({ handler: 'echo.handler', maxSandboxAgeMs: 300 });
+    const first = await fn.invoke({});
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const second = await fn.invoke({});
+    const payloads = [first, second].map((result) =>
+      result.ok ? (result.payload as { count: number; pid: number }) : null,
+    );
+    expect(payloads.map((payload) => payload?.count)).toEqual([1, 1]);
+    expect(payloads[0]?.pid).not.toBe(payloads[1]?.pid);
+  });
+
   it('reports a thrown error with errorType = error.name', async () => {
     const fn = await start({ handler: 'fail.handler' });
     const result = await fn.invoke({});
