@@ -30,6 +30,11 @@ export function watchDeadLetterQueue(options: DeadLetterWatchOptions): { stop():
   const seen = new Set<string>();
   const check = async () => {
     const messages = (await options.peek(options.queueName)) ?? [];
+    // Only what the queue holds now is remembered: an id that left it (redriven, purged, expired)
+    // is forgotten, so the set does not grow with every message the queue ever held, and one that
+    // lands again is reported again.
+    const present = new Set(messages.map((message) => message.messageId));
+    for (const id of seen) if (!present.has(id)) seen.delete(id);
     for (const message of messages) {
       if (seen.has(message.messageId)) continue;
       seen.add(message.messageId);

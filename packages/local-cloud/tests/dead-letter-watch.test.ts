@@ -31,4 +31,28 @@ describe('watchDeadLetterQueue', () => {
       await watch.stop();
     }
   });
+
+  it('forgets a message that left the queue, and reports it again when it lands again', async () => {
+    let inQueue = [message('m-1')];
+    const report = createCollectingReporter();
+    const watch = watchDeadLetterQueue({
+      queueName: 'sidestep-local-mail-dlq',
+      peek: async () => inQueue,
+      reporter: report.reporter,
+      intervalMs: 10,
+    });
+    const reported = () => report.events.filter((e) => e.type === 'dead-lettered').length;
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 50));
+    try {
+      await pause();
+      // Redriven out of the DLQ, then dead-lettered again: it landed twice.
+      inQueue = [];
+      await pause();
+      inQueue = [message('m-1')];
+      await pause();
+      expect(reported()).toBe(1);
+    } finally {
+      await watch.stop();
+    }
+  });
 });
