@@ -10,16 +10,22 @@ const message = (messageId: string): QueuedMessage => ({
   approximateReceiveCount: 6,
 });
 
+/** A watch of the mail DLQ holding what `held` gives, checked every 10 ms, and what it reported. */
+function startWatch(held: () => readonly QueuedMessage[]) {
+  const report = createCollectingReporter();
+  const watch = watchDeadLetterQueue({
+    queueName: 'sidestep-local-mail-dlq',
+    peek: async () => held(),
+    reporter: report.reporter,
+    intervalMs: 10,
+  });
+  return { report, watch };
+}
+
 describe('watchDeadLetterQueue', () => {
   it('reports what is dead-lettered after it started, not what the DLQ held from before a restart', async () => {
     const inQueue = [message('from-the-last-run')];
-    const report = createCollectingReporter();
-    const watch = watchDeadLetterQueue({
-      queueName: 'sidestep-local-mail-dlq',
-      peek: async () => inQueue,
-      reporter: report.reporter,
-      intervalMs: 10,
-    });
+    const { report, watch } = startWatch(() => inQueue);
     try {
       await new Promise((resolve) => setTimeout(resolve, 50));
       inQueue.push(message('new'));
@@ -34,13 +40,7 @@ describe('watchDeadLetterQueue', () => {
 
   it('forgets a message that left the queue, and reports it again when it lands again', async () => {
     let inQueue = [message('m-1')];
-    const report = createCollectingReporter();
-    const watch = watchDeadLetterQueue({
-      queueName: 'sidestep-local-mail-dlq',
-      peek: async () => inQueue,
-      reporter: report.reporter,
-      intervalMs: 10,
-    });
+    const { report, watch } = startWatch(() => inQueue);
     const reported = () => report.events.filter((e) => e.type === 'dead-lettered').length;
     const pause = () => new Promise((resolve) => setTimeout(resolve, 50));
     try {
