@@ -5,6 +5,7 @@ import { buffer } from 'node:stream/consumers';
 import { checkSendRate } from '@sidestep/manifest';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { OUTBOX_RETENTION_DAYS, pruneOutbox } from './outbox-retention.ts';
 import { createRateBucket } from './rate-bucket.ts';
 
 /** A mail the sink stored. */
@@ -130,8 +131,19 @@ export interface SmtpSinkOptions {
   readonly onRejected?: (mail: RejectedMail) => void;
   /** Called after a mail was refused for being over the sandbox's sending quota of 24 hours. */
   readonly onQuotaExceeded?: (mail: QuotaExceededMail) => void;
-  /** The clock the send rate is measured on (tests move a virtual one). @default the real clock */
+  /** The clock the send rate and the outbox's retention are measured on (tests move a virtual one). @default the real clock */
   readonly clock?: { now(): Date };
+  /**
+   * How long the outbox keeps a mail, counted from the time in its file name: older ones are deleted at
+   * the start and every {@link pruneIntervalMs}. SES keeps no copy of what it sends (keeping mail is
+   * opt-in, in a Mail Manager archive with a retention period:
+   * https://docs.aws.amazon.com/sesmailmanager/latest/APIReference/API_ArchiveRetention.html), and an
+   * outbox kept for ever makes every reader of it (`mail find`, the console's mail page) slower.
+   * @default 30 ({@link OUTBOX_RETENTION_DAYS}, as the local cloud's log groups)
+   */
+  readonly retentionDays?: number;
+  /** How often the outbox is pruned while the sink runs. @default 3600000 (an hour) */
+  readonly pruneIntervalMs?: number;
 }
 
 /** A running SMTP sink. */
@@ -162,6 +174,8 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
       ? undefined
       : sendRateThrottle(checkSendRate(options.maxSendRate, 'maxSendRate'), options);
   await mkdir(outboxDir, { recursive: true });
+  const retention = outboxRetention(outboxDir, options);
+  await retention.prune();
   const quota = options.sandbox ? dailyQuota(options.sandbox.max24HourSend ?? 200, options) : undefined;
 
   /** SES's refusal of a mail naming addresses that are not verified identities, reported. */
@@ -290,6 +304,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
       resolve();
     });
   });
+  retention.start();
   // After start-up, a broken client connection must not crash the process.
   server.on('error', (error) => options.onError?.(error));
   const address = server.server.address();
@@ -305,7 +320,45 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     get throttled() {
       return throttle?.count ?? 0;
     },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: async () => {
+      await retention.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * The outbox's retention: {@link pruneOutbox} now and on an unref'd timer (a sink left running does
+ * not keep the process alive for it), one prune at a time, and a stop that waits for the one under way.
+ * A prune that fails is reported through `onError` and tried again at the next tick.
+ */
+function outboxRetention(
+  outboxDir: string,
+  options: Pick<SmtpSinkOptions, 'clock' | 'onError' | 'retentionDays' | 'pruneIntervalMs'>,
+): { prune(): Promise<void>; start(): void; stop(): Promise<void> } {
+  const retentionMs = (options.retentionDays ?? OUTBOX_RETENTION_DAYS) * DAY_MS;
+  const now = () => (options.clock ?? { now: () => new Date() }).now().getTime();
+  let running: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const prune = () => {
+    running = running.then(() =>
+      pruneOutbox(outboxDir, new Date(now() - retentionMs)).then(
+        () => undefined,
+        (error: unknown) => options.onError?.(error instanceof Error ? error : new Error(String(error))),
+      ),
+    );
+    return running;
+  };
+  return {
+    prune,
+    start() {
+      timer = setInterval(() => void prune(), options.pruneIntervalMs ?? 3600_000);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
   };
 }
 
