@@ -37,9 +37,15 @@ async function parse(outboxDir: string, file: string): Promise<OutboxMailDetail>
   };
 }
 
-/** Whether `file`'s raw source mentions `needle` (a job id), read without parsing. */
+/** Whether `file`'s raw source mentions `needle` (a job id), read without parsing; a file gone (pruned) does not. */
 async function mentions(outboxDir: string, file: string, needle: string): Promise<boolean> {
-  const handle = await open(join(outboxDir, file));
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(join(outboxDir, file));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
   try {
     return (await handle.readFile('utf8')).includes(needle);
   } finally {
@@ -47,29 +53,79 @@ async function mentions(outboxDir: string, file: string, needle: string): Promis
   }
 }
 
+/** The most needles (job ids) whose answers {@link mentionsOf} keeps, the least recently asked dropped first. */
+const MAX_REMEMBERED_NEEDLES = 32;
+
+/** Per outbox and needle: each file read so far, and whether it mentions the needle. */
+const remembered = new Map<string, Map<string, boolean>>();
+
+/**
+ * Whether each file mentions `needle`, remembered per outbox and needle. The job's mail page is live
+ * (re-rendered every few seconds) and a job with fewer mails than a page reads back to the oldest mail:
+ * without this every render opened every file of the outbox (0.5 s at 10,000 mails). The SMTP sink
+ * writes a mail once (a temp file renamed) and never changes it, so an answer holds until the file
+ * goes: a render reads only the mails that came since the last one, and answers for files the
+ * outbox's retention deleted are forgotten.
+ */
+function mentionsOf(
+  outboxDir: string,
+  needle: string,
+  files: readonly string[],
+): (file: string) => Promise<boolean> {
+  const key = `${outboxDir}\n${needle}`;
+  const answers = remembered.get(key) ?? new Map<string, boolean>();
+  // Most recently asked last, so the first key is the one to drop.
+  remembered.delete(key);
+  remembered.set(key, answers);
+  const oldest = remembered.keys().next().value;
+  if (remembered.size > MAX_REMEMBERED_NEEDLES && oldest !== undefined) remembered.delete(oldest);
+  const present = new Set(files);
+  for (const file of answers.keys()) if (!present.has(file)) answers.delete(file);
+  return async (file) => {
+    const known = answers.get(file);
+    if (known !== undefined) return known;
+    const answer = await mentions(outboxDir, file, needle);
+    answers.set(file, answer);
+    return answer;
+  };
+}
+
+/** The mail in `file`, or undefined when it is gone (the outbox's retention deleted it since it was listed). */
+async function parseIfPresent(outboxDir: string, file: string): Promise<OutboxMailDetail | undefined> {
+  try {
+    return await parse(outboxDir, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /**
  * One page of the outbox, newest first: the cursor is the last file's name, and only the page's
  * mails are parsed. With `mentioning`, only mails whose source names it (a job's id), scanning
- * from the cursor until the page is full.
+ * from the cursor until the page is full, each file read once per needle ({@link mentionsOf}).
  */
 export async function listOutbox(
   outboxDir: string,
   options: { readonly cursor?: string; readonly limit?: number; readonly mentioning?: string } = {},
 ): Promise<Page<OutboxMail>> {
   const limit = options.limit ?? 50;
+  const listed = await outboxFiles(outboxDir);
+  const { mentioning } = options;
+  const isShown = mentioning ? mentionsOf(outboxDir, mentioning, listed) : async () => true;
   // Newest first: the names sort by arrival.
-  const files = (await outboxFiles(outboxDir)).reverse();
+  const files = listed.reverse();
   const after = options.cursor;
   const candidates = after === undefined ? files : files.filter((file) => file < after);
   const chosen: string[] = [];
   let index = 0;
   for (; index < candidates.length && chosen.length < limit; index += 1) {
     const file = candidates[index] as string;
-    if (!options.mentioning || (await mentions(outboxDir, file, options.mentioning))) chosen.push(file);
+    if (await isShown(file)) chosen.push(file);
   }
-  const items = await Promise.all(chosen.map((file) => parse(outboxDir, file)));
+  const items = await Promise.all(chosen.map((file) => parseIfPresent(outboxDir, file)));
   return {
-    items: items.map(({ html: _html, text: _text, ...mail }) => mail),
+    items: items.flatMap((item) => (item ? [item] : [])).map(({ html: _html, text: _text, ...mail }) => mail),
     next: index < candidates.length && chosen.length === limit ? (chosen.at(-1) ?? null) : null,
   };
 }
