@@ -1,6 +1,7 @@
 // The package root is the `pg` side (`@sidestep/db/postgres`, which Lambda handlers import alone)
 // plus what the local cloud, the migrator and tests use on top of it.
 
+export type { EmbeddedMaintenanceOptions } from './embedded-maintenance.ts';
 export {
   MigrationFailedError,
   MigrationListError,

@@ -2,6 +2,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bufferCopyFromStdin } from './buffer-copy-from-stdin.ts';
 import type { Database } from './database.ts';
+import {
+  checkEmbeddedMaintenanceOptions,
+  type EmbeddedMaintenanceOptions,
+  startEmbeddedMaintenance,
+} from './embedded-maintenance.ts';
 import { DatabaseOptionsError } from './errors.ts';
 import { keepExtendedQueryTogether } from './keep-extended-query-together.ts';
 import { migrate } from './migrate.ts';
@@ -48,6 +53,13 @@ export interface EmbeddedPostgresOptions {
    * @default 512 MiB
    */
   readonly maxCopyBytes?: number;
+  /**
+   * The `CHECKPOINT` and `VACUUM (ANALYZE)` PGlite's missing checkpointer and autovacuum would run, on
+   * `db` while the server is open ({@link startEmbeddedMaintenance}); an interval that is not a
+   * positive integer is refused with `DatabaseOptionsError` naming it.
+   * @default a checkpoint every 5 minutes, a vacuum every hour
+   */
+  readonly maintenance?: EmbeddedMaintenanceOptions;
 }
 
 /** A running embedded PostgreSQL. */
@@ -65,7 +77,7 @@ export interface EmbeddedPostgres {
    * of {@link EMBEDDED_CLIENT_TIMEOUTS} (`DATABASE_ANSWER_TIMEOUT_MS=0`).
    */
   readonly clientEnvironment: Readonly<Record<string, string>>;
-  /** Closes `db`, stops the server (dropping client connections) and closes PGlite. */
+  /** Ends the maintenance (waiting for a statement under way), closes `db`, stops the server (dropping client connections) and closes PGlite. */
   close(): Promise<void>;
 }
 
@@ -92,6 +104,7 @@ export async function startEmbeddedPostgres(
   if (!Number.isSafeInteger(maxCopyBytes) || maxCopyBytes < 1) {
     throw new DatabaseOptionsError('maxCopyBytes', 'must be a positive integer');
   }
+  checkEmbeddedMaintenanceOptions(options.maintenance ?? {});
   // Loaded here so that importing @sidestep/db in a Lambda does not load PGlite.
   const [{ PgliteDatabase }, { pgliteTemplates }, { PGLiteSocketServer }] = await Promise.all([
     import('./pglite-database.ts'),
@@ -117,6 +130,7 @@ export async function startEmbeddedPostgres(
     const url = `postgres://postgres@${server.getServerConn()}/postgres`;
     const db = await openDatabase({ url, max: 2, timeouts: EMBEDDED_CLIENT_TIMEOUTS });
     const running = server;
+    const maintenance = startEmbeddedMaintenance(db, options.maintenance);
     let closed: Promise<void> | undefined;
     return {
       url,
@@ -124,6 +138,8 @@ export async function startEmbeddedPostgres(
       clientEnvironment: EMBEDDED_CLIENT_ENVIRONMENT,
       close: () => {
         closed ??= (async () => {
+          // A checkpoint or vacuum under way ends first: its connection is one db.close() ends.
+          await maintenance.stop();
           await db.close();
           await running.stop();
           await embedded.close();
