@@ -10,6 +10,32 @@ import { join } from 'node:path';
  */
 export const OUTBOX_RETENTION_DAYS = 30;
 
+/** An outbox retention option that is not a positive number; `field` names it. */
+export class InvalidOutboxRetentionError extends Error {
+  override readonly name = 'InvalidOutboxRetentionError';
+  readonly field: string;
+  constructor(field: string, value: unknown) {
+    super(`${field}: must be a positive number, not ${String(value)}`);
+    this.field = field;
+  }
+}
+
+/**
+ * Refuses a retention of no time, a negative one or NaN, before the sink starts: the cut-off it makes
+ * would put every mail of the outbox, or none, past the retention.
+ * @throws {InvalidOutboxRetentionError}
+ */
+export function checkOutboxRetention(options: {
+  readonly retentionDays?: number;
+  readonly pruneIntervalMs?: number;
+}): void {
+  for (const [field, value] of Object.entries(options)) {
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+      throw new InvalidOutboxRetentionError(field, value);
+    }
+  }
+}
+
 /**
  * The time a file of the outbox was written, from its name: the SMTP sink names a mail
  * `<yyyymmdd>T<hhmmssmmm>Z-<message-id>.eml` and writes it first as the hidden

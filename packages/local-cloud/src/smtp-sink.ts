@@ -5,7 +5,7 @@ import { buffer } from 'node:stream/consumers';
 import { checkSendRate } from '@sidestep/manifest';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import { OUTBOX_RETENTION_DAYS, pruneOutbox } from './outbox-retention.ts';
+import { checkOutboxRetention, OUTBOX_RETENTION_DAYS, pruneOutbox } from './outbox-retention.ts';
 import { createRateBucket } from './rate-bucket.ts';
 
 /** A mail the sink stored. */
@@ -140,9 +140,10 @@ export interface SmtpSinkOptions {
    * https://docs.aws.amazon.com/sesmailmanager/latest/APIReference/API_ArchiveRetention.html), and an
    * outbox kept for ever makes every reader of it (`mail find`, the console's mail page) slower.
    * @default 30 ({@link OUTBOX_RETENTION_DAYS}, as the local cloud's log groups)
+   * @throws {InvalidOutboxRetentionError} naming it unless it is a positive number
    */
   readonly retentionDays?: number;
-  /** How often the outbox is pruned while the sink runs. @default 3600000 (an hour) */
+  /** How often the outbox is pruned while the sink runs; a positive number, as retentionDays. @default 3600000 (an hour) */
   readonly pruneIntervalMs?: number;
 }
 
@@ -169,6 +170,7 @@ export interface SmtpSink {
 export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink> {
   const host = options.host ?? '127.0.0.1';
   const { outboxDir } = options;
+  checkOutboxRetention({ retentionDays: options.retentionDays, pruneIntervalMs: options.pruneIntervalMs });
   const throttle =
     options.maxSendRate === undefined
       ? undefined

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { outboxFileTime } from '../src/outbox-retention.ts';
-import { startSmtpSink } from '../src/smtp-sink.ts';
+import { type SmtpSinkOptions, startSmtpSink } from '../src/smtp-sink.ts';
 import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
 
 let root: string;
@@ -58,6 +58,29 @@ describe('the SMTP sink’s outbox retention', () => {
     await sink.stop();
 
     expect(await readdir(outboxDir)).toEqual([]);
+  });
+
+  it('refuses a retention that is not a positive number, naming it, before it touches the outbox', async () => {
+    const now = new Date('2026-12-07T12:00:00.000Z');
+    const recent = nameAt(new Date(now.getTime() - DAY_MS), 'recent');
+    await writeFile(join(outboxDir, recent), eml);
+    // A sink that starts anyway is stopped, so the test fails instead of leaving it listening.
+    const outcome = (options: Partial<SmtpSinkOptions>) =>
+      startSmtpSink({ outboxDir, port: 0, clock: { now: () => now }, ...options }).then(
+        async (sink) => {
+          await sink.stop();
+          return 'started';
+        },
+        (error: unknown) => error,
+      );
+    for (const retentionDays of [0, -1, Number.NaN]) {
+      expect(await outcome({ retentionDays })).toMatchObject({
+        name: 'InvalidOutboxRetentionError',
+        field: 'retentionDays',
+      });
+    }
+    expect(await outcome({ pruneIntervalMs: 0 })).toMatchObject({ field: 'pruneIntervalMs' });
+    expect(await readdir(outboxDir)).toEqual([recent]);
   });
 
   it('deletes, while it runs, the mails it took once they pass the retention', async () => {
