@@ -10,6 +10,7 @@ import {
   DEFAULT_DATABASE_PORT,
   hasLocalCloudState,
   type LocalCloud,
+  LocalCloudStartError,
   lockStateDir,
   StateDirInUseError,
   type StateDirLock,
@@ -185,6 +186,11 @@ try {
     console.error(
       `Port ${busy ?? ''} is already in use (another local cloud?). Stop it or pick --port / --smtp-port.`,
     );
+    process.exit(1);
+  }
+  // A damaged state file, a DATABASE_URL it cannot use, a state dir it cannot write, a bundle not built.
+  if (error instanceof LocalCloudStartError) {
+    console.error(error.message);
     process.exit(1);
   }
   throw error;

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { buildApp } from 'fauxqs';
+import { CorruptStateError } from './corrupt-state-error.ts';
 
 /** What fauxqs's `buildApp` takes as `stores`: its SQS, SNS and S3 stores. */
 export type FauxqsStores = NonNullable<NonNullable<Parameters<typeof buildApp>[0]>['stores']>;
@@ -81,8 +82,11 @@ export async function persistentFauxqsStores(dataDir: string): Promise<Persisten
     'persistence.js',
     'PersistenceManager',
   );
-  createWithLargePages(join(dataDir, 'fauxqs.db'));
-  const persistence = new Persistence(join(dataDir));
+  const file = join(dataDir, 'fauxqs.db');
+  const persistence = openAsCorruptStateError(file, () => {
+    createWithLargePages(file);
+    return new Persistence(join(dataDir));
+  });
   keepReceiveCountWhenReady(persistence);
   // fauxqs opens the database in WAL mode with SQLite's default synchronous=FULL: every write (a
   // send, a receive, a delete: three per message) waits for an fsync, on the one thread that
@@ -90,7 +94,12 @@ export async function persistentFauxqsStores(dataDir: string): Promise<Persisten
   // checkpoints only; in WAL mode that still survives a crash of this process, which is what a
   // local state directory needs (https://sqlite.org/pragma.html#pragma_synchronous).
   persistence.db.exec('PRAGMA synchronous = NORMAL');
-  persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
+  try {
+    openAsCorruptStateError(file, () => persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store));
+  } catch (error) {
+    persistence.close();
+    throw error;
+  }
   const writable = stores as unknown as {
     sqsStore: { persistence: unknown; allQueues(): Iterable<{ persistence: unknown }> };
     snsStore: { persistence: unknown };
@@ -101,6 +110,30 @@ export async function persistentFauxqsStores(dataDir: string): Promise<Persisten
   writable.s3Store.persistence = persistence;
   for (const queue of writable.sqsStore.allQueues()) queue.persistence = persistence;
   return { stores, close: () => persistence.close() };
+}
+
+/**
+ * SQLite's result codes for a file that is not a database (SQLITE_NOTADB, 26) and for one whose
+ * pages are damaged (SQLITE_CORRUPT, 11), as node:sqlite gives them in `errcode`
+ * (https://sqlite.org/rescode.html).
+ */
+const DAMAGED_DATABASE: ReadonlyMap<number, string> = new Map([
+  [26, 'not a SQLite database'],
+  [11, 'a damaged SQLite database'],
+]);
+
+/**
+ * Runs `open` (opening or reading `file`), turning SQLite's "file is not a database" and "database
+ * disk image is malformed", which name no file, into {@link CorruptStateError} naming it.
+ */
+function openAsCorruptStateError<T>(file: string, open: () => T): T {
+  try {
+    return open();
+  } catch (error) {
+    const problem = DAMAGED_DATABASE.get((error as { errcode?: number }).errcode ?? 0);
+    if (problem === undefined) throw error;
+    throw new CorruptStateError(file, problem);
+  }
 }
 
 /**

@@ -16,6 +16,8 @@
 export { type AwsEndpoint, type AwsEndpointOptions, startAwsEndpoint } from './aws-endpoint.ts';
 export { type CollectingReporter, createCollectingReporter } from './collecting-reporter.ts';
 export { type ConsoleReporterOptions, createConsoleReporter } from './console-reporter.ts';
+// What a start refuses to start on: a damaged state file, a state dir it cannot write.
+export { CorruptStateError } from './corrupt-state-error.ts';
 // Step Functions' "Execution Status Change" event of an execution (what the workflow-ended rule delivers).
 export { type ExecutionStatusChangeEvent, executionStatusChangeEvent } from './execution-status-event.ts';
 // The local cloud: what `pnpm start` and the end-to-end tests start.
@@ -39,6 +41,7 @@ export {
 } from './local-cloud.ts';
 // What the local cloud reports, and two reporters: the console's and one tests wait on.
 export type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
+export { LocalCloudStartError } from './local-cloud-start-error.ts';
 export {
   DatabasePortInUseError,
   DEFAULT_DATABASE_PORT,

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { migrate, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
+import { CorruptStateError } from './corrupt-state-error.ts';
 
 /** Options of {@link startLocalDatabase}. */
 export interface LocalDatabaseOptions {
@@ -36,6 +39,45 @@ export class DatabasePortInUseError extends Error {
   }
 }
 
+/**
+ * The major version of the PostgreSQL the embedded server (PGlite) runs: what a data directory's
+ * `PG_VERSION` must say for it to open one. A test checks it against the running server, so a PGlite
+ * upgrade to another major fails there first.
+ */
+export const EMBEDDED_POSTGRES_MAJOR_VERSION = 18;
+
+/**
+ * Fails with {@link CorruptStateError} when `dataDir` holds a PostgreSQL data directory of another
+ * major version than {@link EMBEDDED_POSTGRES_MAJOR_VERSION}, which PGlite refuses with only "PGlite
+ * failed to initialize properly". Nothing to check in a directory without `PG_VERSION` (a new one).
+ */
+function checkDataDirVersion(dataDir: string): void {
+  let version: string;
+  try {
+    version = readFileSync(join(dataDir, 'PG_VERSION'), 'utf8').trim();
+  } catch {
+    return;
+  }
+  if (version === String(EMBEDDED_POSTGRES_MAJOR_VERSION)) return;
+  throw new CorruptStateError(
+    dataDir,
+    /^\d+$/.test(version)
+      ? `a PostgreSQL data directory of version ${version}, this one runs ${EMBEDDED_POSTGRES_MAJOR_VERSION}`
+      : 'not a PostgreSQL data directory (its PG_VERSION is not a version number)',
+  );
+}
+
+/**
+ * Whether `error` is PGlite failing to start on its data directory: its own "failed to initialize"
+ * or the WebAssembly abort a damaged file makes PostgreSQL's code hit.
+ */
+function isDataDirFailure(error: unknown): boolean {
+  return (
+    error instanceof WebAssembly.RuntimeError ||
+    (error instanceof Error && error.message === 'PGlite failed to initialize properly')
+  );
+}
+
 /** The database the local services use. */
 export interface LocalDatabase {
   readonly url: string;
@@ -65,6 +107,7 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
     }
     return { url: options.url, kind: 'external', clientEnvironment: {}, close: async () => undefined };
   }
+  if (options.dataDir !== undefined) checkDataDirVersion(options.dataDir);
   let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
   try {
     embedded = await startEmbeddedPostgres({
@@ -75,6 +118,9 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new DatabasePortInUseError(options.port ?? 0, error);
+    }
+    if (options.dataDir !== undefined && isDataDirFailure(error)) {
+      throw new CorruptStateError(options.dataDir, 'a PostgreSQL data directory PGlite cannot open');
     }
     throw error;
   }

@@ -98,10 +98,9 @@ export interface LocalSecrets {
  */
 export function createLocalSecrets(file?: string): LocalSecrets {
   const secrets = new Map<string, Secret>(
-    ((file === undefined ? undefined : readStateFile(file)) as Secret[] | undefined)?.map((secret) => [
-      secret.arn,
-      secret,
-    ]) ?? [],
+    ((file === undefined ? undefined : readStateFile(file, 'array')) as Secret[] | undefined)?.map(
+      (secret) => [secret.arn, secret],
+    ) ?? [],
   );
   const save = () => {
     if (file !== undefined) writeStateFile(file, [...secrets.values()], 0o600);

@@ -13,6 +13,7 @@ import {
 import { access, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { PendingInvocation, PendingInvocationsStore } from './async-invocation.ts';
+import { CorruptStateError } from './corrupt-state-error.ts';
 import type { KeyedStore } from './keyed-store.ts';
 import {
   type LastFiredStore,
@@ -189,16 +190,31 @@ function writeTemporaryFile(file: string, content: string, mode = 0o666): string
 }
 
 /**
- * The JSON value kept in `file` by {@link writeStateFile}; `undefined` when there is no such file
- * (a first start, or one after `--fresh`).
+ * The JSON value kept in `file` by {@link writeStateFile}, which must be an array or an object as
+ * `shape` says; `undefined` when there is no such file (a first start, or one after `--fresh`).
+ * Anything else fails with {@link CorruptStateError} naming the file, never quoting it.
  */
-export function readStateFile(file: string): unknown {
+export function readStateFile(file: string, shape: 'array' | 'object'): unknown {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    const { code } = error as NodeJS.ErrnoException;
+    if (code === 'ENOENT') return undefined;
+    throw new CorruptStateError(file, `unreadable (${code ?? (error as Error).message})`);
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // Not JSON.parse's message: it quotes the text where it stopped (a secret, in secrets-manager.json).
+    throw new CorruptStateError(file, 'not valid JSON');
+  }
+  const isArray = Array.isArray(value);
+  if (shape === 'array' ? !isArray : isArray || typeof value !== 'object' || value === null) {
+    throw new CorruptStateError(file, `valid JSON but not a JSON ${shape}`);
+  }
+  return value;
 }
 
 /**
@@ -216,7 +232,7 @@ export function writeStateFile(file: string, value: unknown, mode?: number): voi
 
 /** When each schedule last fired, in a JSON file rewritten ({@link writeStateFile}) at every firing. */
 export function lastFiredFile(file: string): LastFiredStore {
-  const saved = (readStateFile(file) ?? {}) as Record<string, string>;
+  const saved = (readStateFile(file, 'object') ?? {}) as Record<string, string>;
   const times = new Map<string, Date>(Object.entries(saved).map(([name, at]) => [name, new Date(at)]));
   return {
     get: (name) => times.get(name),
@@ -232,7 +248,7 @@ export function lastFiredFile(file: string): LastFiredStore {
  * change: what a stop, or a crash, leaves is what the next start reads.
  */
 export function keyedStateFile<T>(file: string, keyOf: (entry: T) => string): KeyedStore<T> {
-  const saved = (readStateFile(file) ?? []) as T[];
+  const saved = (readStateFile(file, 'array') ?? []) as T[];
   const entries = new Map(saved.map((entry) => [keyOf(entry), entry]));
   const save = () => writeStateFile(file, [...entries.values()]);
   return {

@@ -14,6 +14,7 @@ import {
 } from './fargate-task.ts';
 import { parseFunctionName } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { LocalCloudStartError } from './local-cloud-start-error.ts';
 import type { LocalTask, LocalWorkflow, LocalWorkflowResources } from './local-definitions.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import {
@@ -46,7 +47,7 @@ import {
 } from './task-integrations.ts';
 
 /** A task's bundle directory (or the script its command runs) does not exist: it was not built. */
-export class MissingTaskBundleError extends Error {
+export class MissingTaskBundleError extends LocalCloudStartError {
   override readonly name = 'MissingTaskBundleError';
   readonly task: string;
   readonly path: string;

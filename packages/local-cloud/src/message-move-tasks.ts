@@ -398,7 +398,7 @@ export function createMessageMoveTasks(
     ]),
     async resume() {
       if (options.file === undefined) return;
-      const saved = (readStateFile(options.file) ?? []) as SavedMoveTask[];
+      const saved = (readStateFile(options.file, 'array') ?? []) as SavedMoveTask[];
       for (const entry of saved) {
         const task: MoveTask = { ...entry, done: Promise.resolve(), cancel: new AbortController() };
         tasksBySource.set(task.sourceArn, [...(tasksBySource.get(task.sourceArn) ?? []), task]);

@@ -297,12 +297,13 @@ describe('asynchronous invocations across a restart of the local cloud', () => {
     await sleep(300);
     expect(fn.payloads).toEqual([event]);
     // ...then is made, and succeeds: the event is done (and not made again meanwhile).
-    const done = () => fn.payloads.length === 2 && (readStateFile(pendingFile) as unknown[]).length === 0;
+    const done = () =>
+      fn.payloads.length === 2 && (readStateFile(pendingFile, 'array') as unknown[]).length === 0;
     expect(await eventually(done)).toBe(true);
     await sleep(200);
     await second.stop();
     expect(fn.payloads).toEqual([event, event]);
-    expect(readStateFile(pendingFile)).toEqual([]);
+    expect(readStateFile(pendingFile, 'array')).toEqual([]);
 
     // Done means forgotten: another restart invokes nothing.
     const third = quickInvocations(fn, report.reporter, [300, 300], pendingFile);
@@ -323,7 +324,7 @@ describe('asynchronous invocations across a restart of the local cloud', () => {
     await second.stop();
     expect(invoked).toHaveLength(1);
     expect(fn.payloads).toEqual([{ n: 'stopping' }]);
-    expect(readStateFile(pendingFile)).toEqual([]);
+    expect(readStateFile(pendingFile, 'array')).toEqual([]);
   });
 
   it('keep an event accepted by a cloud killed during its attempt (no stop): the next start makes the attempt again', async () => {
@@ -342,7 +343,7 @@ describe('asynchronous invocations across a restart of the local cloud', () => {
     await sleep(100);
     await next.stop();
     expect(fn.payloads).toEqual([{ n: 'killed' }]);
-    expect(readStateFile(pendingFile)).toEqual([]);
+    expect(readStateFile(pendingFile, 'array')).toEqual([]);
   });
 
   it('record an event kept past its maximum event age as EventAgeExceeded at start, without invoking it', async () => {
@@ -369,7 +370,7 @@ describe('asynchronous invocations across a restart of the local cloud', () => {
     await report.waitFor('error', (e) => e.message.includes('EventAgeExceeded'), 5_000);
     await invocations.stop();
     expect(fn.payloads).toEqual([]);
-    expect(readStateFile(pendingFile)).toEqual([]);
+    expect(readStateFile(pendingFile, 'array')).toEqual([]);
     const records = await receiveRecords();
     expect(records.filter((record) => record.requestContext.requestId === 'req-too-old')).toEqual([
       expect.objectContaining({

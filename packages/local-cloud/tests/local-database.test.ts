@@ -1,11 +1,16 @@
 import { once } from 'node:events';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { openDatabase } from '@sidestep/db';
-import { DatabasePortInUseError, type LocalDatabase, startLocalDatabase } from '../src/local-database.ts';
+import {
+  DatabasePortInUseError,
+  EMBEDDED_POSTGRES_MAJOR_VERSION,
+  type LocalDatabase,
+  startLocalDatabase,
+} from '../src/local-database.ts';
 
 let stateDir: string;
 let embedded: LocalDatabase;
@@ -65,5 +70,42 @@ describe('startLocalDatabase', () => {
     } finally {
       taken.close();
     }
+  }, 60_000);
+
+  it('runs the PostgreSQL major version EMBEDDED_POSTGRES_MAJOR_VERSION says, the one a data directory is checked against', async () => {
+    const db = await openDatabase({ url: embedded.url });
+    try {
+      const { rows } = await db.query<{ version: string }>(
+        "select current_setting('server_version_num') as version",
+      );
+      expect(Math.floor(Number(rows[0]?.version) / 10_000)).toBe(EMBEDDED_POSTGRES_MAJOR_VERSION);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('refuses a data directory of another major version with CorruptStateError naming both versions', async () => {
+    const dataDir = join(stateDir, 'other-major');
+    await mkdir(dataDir);
+    await writeFile(join(dataDir, 'PG_VERSION'), '16\n');
+    await expect(startLocalDatabase({ dataDir, host: '127.0.0.1', port: 0 })).rejects.toMatchObject({
+      name: 'CorruptStateError',
+      path: dataDir,
+      problem: `a PostgreSQL data directory of version 16, this one runs ${EMBEDDED_POSTGRES_MAJOR_VERSION}`,
+    });
+  });
+
+  it('refuses a data directory PGlite cannot open with CorruptStateError naming it', async () => {
+    const dataDir = join(stateDir, 'damaged');
+    await (await startLocalDatabase({ dataDir, host: '127.0.0.1', port: 0 })).close();
+    // The cluster-wide files (pg_control among them) overwritten, as a bad disk or a stray copy leaves them.
+    for (const name of await readdir(join(dataDir, 'global'))) {
+      await writeFile(join(dataDir, 'global', name), Buffer.alloc(100, 0x5a));
+    }
+    await expect(startLocalDatabase({ dataDir, host: '127.0.0.1', port: 0 })).rejects.toMatchObject({
+      name: 'CorruptStateError',
+      path: dataDir,
+      problem: 'a PostgreSQL data directory PGlite cannot open',
+    });
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -157,6 +157,23 @@ describe('startAwsEndpoint with a dataDir', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('refuses a fauxqs.db whose pages are damaged with CorruptStateError naming it, not SQLite\'s "database disk image is malformed"', async () => {
+    const endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    await endpoint.createBucket(STATE_BUCKET);
+    await endpoint.stop();
+    // SQLite's 100-byte header kept, every page after it overwritten.
+    const file = join(dataDir, 'fauxqs.db');
+    const size = (await stat(file)).size;
+    const handle = await open(file, 'r+');
+    await handle.write(Buffer.alloc(size - 100, 0x5a), 0, size - 100, 100);
+    await handle.close();
+    await expect(startAwsEndpoint({ port: 0, dataDir })).rejects.toMatchObject({
+      name: 'CorruptStateError',
+      path: file,
+      problem: 'a damaged SQLite database',
+    });
   });
 
   it('keeps nothing without a dataDir', async () => {

@@ -1,0 +1,121 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { COMPILE_CACHE_ENV } from './compile-cache.ts';
+
+// What a developer meets when `npm start` cannot start: the real scripts/start.ts, each run on a
+// state dir of its own and free ports, so the runs go in parallel with each other and with a cloud
+// a developer has running.
+const rootDir = join(import.meta.dirname, '..', '..');
+const scratch = mkdtempSync(join(tmpdir(), 'start-failures-'));
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), 'SIGKILL');
+  }
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** A new directory under this file's scratch directory. */
+function directory(name: string): string {
+  return mkdtempSync(join(scratch, `${name}-`));
+}
+
+/**
+ * Starts scripts/start.ts (no build, every port free) on `stateDir` with `args`, in a process group
+ * of its own as a terminal runs it, so a Ctrl-C (SIGINT to the group) reaches all of it.
+ */
+function start(stateDir: string, args: readonly string[] = [], env: Readonly<Record<string, string>> = {}) {
+  const child = spawn(
+    process.execPath,
+    [
+      'scripts/start.ts',
+      '--no-build',
+      ...['--port', '0', '--smtp-port', '0', '--database-port', '0', '--console-port', '0'],
+      ...['--state-dir', stateDir],
+      ...args,
+    ],
+    {
+      cwd: rootDir,
+      env: { ...process.env, FORCE_COLOR: '0', ...COMPILE_CACHE_ENV, DATABASE_URL: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
+  );
+  children.push(child);
+  let output = '';
+  const listeners = new Set<() => void>();
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const listener of listeners) listener();
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  /** Resolves once the output matches `pattern`; rejects if the process exits first. */
+  const printed = (pattern: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!pattern.test(output)) return;
+        listeners.delete(check);
+        resolve();
+      };
+      listeners.add(check);
+      exited.then(() => reject(new Error(`exited before printing ${pattern}:\n${output}`)));
+      check();
+    });
+  return { child, exited, printed, output: () => output };
+}
+
+/** A stack frame's line, as Node prints an uncaught error: what a refusal must not print. */
+const STACK_FRAME = /^\s+at /m;
+
+/** A state dir holding only `file` (relative to it), with `content`. */
+function stateWith(file: string, content: string | Buffer): { stateDir: string; path: string } {
+  const stateDir = directory('state');
+  const path = join(stateDir, file);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, content, { mode: 0o600 });
+  return { stateDir, path };
+}
+
+describe('npm start on a damaged state dir', () => {
+  // Cut off as a crash in the middle of a write by something else than the local cloud's own writer
+  // (which renames a whole file into place) leaves it, or edited by hand.
+  const SECRET = 'export-signing-key-0123456789abcdef';
+  it.each([
+    ['lambda/pending-invocations.json', 'not valid JSON', '[{"requestId":"a","payload":{"x":'],
+    ['scheduler/last-fired.json', 'not valid JSON', '{"nightly-export":"2026-'],
+    ['aws/message-move-tasks.json', 'not valid JSON', '[{"taskHandle":'],
+    [
+      'aws/secrets-manager.json',
+      'not valid JSON',
+      `[{"arn":"arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-export-download-key","versions":[{"secretString":"${SECRET}`,
+    ],
+    ['lambda/pending-invocations.json', 'valid JSON but not a JSON array', '{"requestId":"a"}'],
+    [
+      'aws/fauxqs.db',
+      'not a SQLite database',
+      'no database, only garbage longer than its header'.repeat(100),
+    ],
+    ['postgres/PG_VERSION', 'a PostgreSQL data directory of version 16, this one runs 18', '16\n'],
+  ])(
+    'names %s and says it is %s, in one line without its content or a stack, and exits 1',
+    async (file, problem, content) => {
+      const { stateDir, path } = stateWith(file, content);
+      const what = file === 'postgres/PG_VERSION' ? dirname(path) : path;
+      const cloud = start(stateDir);
+      expect(await cloud.exited).toBe(1);
+      expect(cloud.output()).toContain(
+        `${what} is ${problem}: move it aside, or \`npm start -- --fresh\`, which clears all local state\n`,
+      );
+      expect(cloud.output()).not.toMatch(STACK_FRAME);
+      expect(cloud.output()).not.toContain(SECRET);
+      expect(cloud.output()).not.toContain('sidestep local cloud is up');
+    },
+    60_000,
+  );
+});
