@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -118,4 +119,54 @@ describe('npm start on a damaged state dir', () => {
     },
     60_000,
   );
+});
+
+describe('npm start with a DATABASE_URL it cannot use', () => {
+  const PASSWORD = 'hunter2-not-to-be-printed';
+
+  it('names DATABASE_URL and the server without its password, says why, and exits 1: nothing listens', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const probe: Server = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const address = probe.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await new Promise((resolve) => probe.close(resolve));
+    const cloud = start(directory('state'), [], {
+      DATABASE_URL: `postgres://app:${PASSWORD}@127.0.0.1:${port}/sidestep`,
+    });
+    expect(await cloud.exited).toBe(1);
+    expect(cloud.output()).toContain(
+      `DATABASE_URL (app@127.0.0.1:${port}/sidestep) cannot be used: connect ECONNREFUSED 127.0.0.1:${port}. Fix it, or unset DATABASE_URL to use the embedded PostgreSQL\n`,
+    );
+    expect(cloud.output()).not.toContain(PASSWORD);
+    expect(cloud.output()).not.toMatch(STACK_FRAME);
+  }, 60_000);
+
+  it("gives PostgreSQL's own reason: a server that refuses the password", async () => {
+    // A server that answers every startup message as PostgreSQL answers a wrong password: an
+    // ErrorResponse (severity, SQLSTATE 28P01, message), https://www.postgresql.org/docs/current/protocol-message-formats.html
+    const reason = 'password authentication failed for user "app"';
+    const fields = Buffer.from(`SFATAL\0C28P01\0M${reason}\0\0`);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(fields.length + 4);
+    const server: Server = createServer((socket) => {
+      socket.once('data', () => socket.end(Buffer.concat([Buffer.from('E'), length, fields])));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const cloud = start(directory('state'), [], {
+        DATABASE_URL: `postgres://app:${PASSWORD}@127.0.0.1:${port}/sidestep`,
+      });
+      expect(await cloud.exited).toBe(1);
+      expect(cloud.output()).toContain(
+        `DATABASE_URL (app@127.0.0.1:${port}/sidestep) cannot be used: ${reason}. Fix it, or unset DATABASE_URL to use the embedded PostgreSQL\n`,
+      );
+      expect(cloud.output()).not.toContain(PASSWORD);
+      expect(cloud.output()).not.toMatch(STACK_FRAME);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
 });

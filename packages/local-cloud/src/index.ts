@@ -44,6 +44,7 @@ export type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts
 export { LocalCloudStartError } from './local-cloud-start-error.ts';
 export {
   DatabasePortInUseError,
+  DatabaseUrlError,
   DEFAULT_DATABASE_PORT,
   type LocalDatabase,
   type LocalDatabaseOptions,

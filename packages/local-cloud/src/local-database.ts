@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
 import { CorruptStateError } from './corrupt-state-error.ts';
+import { LocalCloudStartError } from './local-cloud-start-error.ts';
 
 /** Options of {@link startLocalDatabase}. */
 export interface LocalDatabaseOptions {
@@ -45,6 +46,68 @@ export class DatabasePortInUseError extends Error {
  * upgrade to another major fails there first.
  */
 export const EMBEDDED_POSTGRES_MAJOR_VERSION = 18;
+
+/**
+ * The server at `DATABASE_URL` could not be connected to or migrated. `server` is the URL without
+ * its password (`user@host:port/database`) and `reason` PostgreSQL's (or the connection's) own words.
+ */
+export class DatabaseUrlError extends LocalCloudStartError {
+  override readonly name = 'DatabaseUrlError';
+  readonly server: string;
+  readonly reason: string;
+  constructor(server: string, reason: string, cause: unknown) {
+    super(
+      `DATABASE_URL (${server}) cannot be used: ${reason}. Fix it, or unset DATABASE_URL to use the embedded PostgreSQL`,
+      { cause },
+    );
+    this.server = server;
+    this.reason = reason;
+  }
+}
+
+/** `url` as `user@host:port/database`, without its password: what a message may show of it. */
+function serverOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const user = decodeURIComponent(parsed.username);
+    // pg's defaults for what the URL leaves out: port 5432, the database named after the user.
+    const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
+    return `${user ? `${user}@` : ''}${parsed.hostname}:${parsed.port || 5432}/${database}`;
+  } catch {
+    return 'not a URL';
+  }
+}
+
+/**
+ * Why connecting to or migrating `url` failed, in the words of PostgreSQL or of the socket, with the
+ * URL's password (should a message ever quote it) masked. A refused connection to a name with two
+ * addresses (localhost: ::1 and 127.0.0.1) is an AggregateError with an empty message of its own.
+ */
+function reasonOf(error: unknown, url: string): string {
+  const first = error instanceof AggregateError && error.errors.length > 0 ? error.errors[0] : error;
+  const reason = first instanceof Error ? first.message : String(first);
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    // Not a URL: openDatabase said so, and there is no password to mask.
+  }
+  return password ? reason.replaceAll(password, '***') : reason;
+}
+
+/** Connects to the server at `url` and migrates it, failing with {@link DatabaseUrlError}. */
+async function migrateServer(url: string): Promise<void> {
+  try {
+    const db = await openDatabase({ url });
+    try {
+      await migrate(db);
+    } finally {
+      await db.close();
+    }
+  } catch (error) {
+    throw new DatabaseUrlError(serverOf(url), reasonOf(error, url), error);
+  }
+}
 
 /**
  * Fails with {@link CorruptStateError} when `dataDir` holds a PostgreSQL data directory of another
@@ -99,12 +162,7 @@ export interface LocalDatabase {
  */
 export async function startLocalDatabase(options: LocalDatabaseOptions): Promise<LocalDatabase> {
   if (options.url) {
-    const db = await openDatabase({ url: options.url });
-    try {
-      await migrate(db);
-    } finally {
-      await db.close();
-    }
+    await migrateServer(options.url);
     return { url: options.url, kind: 'external', clientEnvironment: {}, close: async () => undefined };
   }
   if (options.dataDir !== undefined) checkDataDirVersion(options.dataDir);
