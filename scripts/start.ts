@@ -12,7 +12,6 @@ import {
   type LocalCloud,
   LocalCloudStartError,
   lockStateDir,
-  StateDirInUseError,
   type StateDirLock,
   startLocalCloud,
 } from '@sidestep/local-cloud';
@@ -137,9 +136,10 @@ const stateDir = resolve(options.stateDir ?? join(rootDir, '.sidestep'));
 // is refused before it could rebuild the bundles the first one runs or take away what it keeps.
 let stateDirLock: StateDirLock;
 try {
-  stateDirLock = lockStateDir(stateDir);
+  stateDirLock = await lockStateDir(stateDir);
 } catch (error) {
-  if (!(error instanceof StateDirInUseError)) throw error;
+  // Another cloud holds it (StateDirInUseError), or it cannot be written: one line, exit 1.
+  if (!(error instanceof LocalCloudStartError)) throw error;
   console.error(error.message);
   process.exit(1);
 }

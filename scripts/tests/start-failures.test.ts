@@ -170,3 +170,19 @@ describe('npm start with a DATABASE_URL it cannot use', () => {
     }
   }, 60_000);
 });
+
+describe('npm start on a state dir it cannot write', () => {
+  it('names the state dir and the reason, and exits 1', async () => {
+    // A path under a regular file cannot become a directory (ENOTDIR), whoever runs the test: root
+    // writes through any permission bits, so a chmod would not do.
+    const file = join(directory('file'), 'a-file');
+    writeFileSync(file, '');
+    const stateDir = join(file, 'state');
+    const cloud = start(stateDir);
+    expect(await cloud.exited).toBe(1);
+    expect(cloud.output()).toContain(
+      `state dir ${stateDir} is not writable (ENOTDIR): free space, fix its permissions, or pick --state-dir\n`,
+    );
+    expect(cloud.output()).not.toMatch(STACK_FRAME);
+  }, 60_000);
+});

@@ -80,6 +80,7 @@ export {
 } from './smtp-sink.ts';
 // The event Lambda's SQS event source mapping builds from received messages (also for benchmarks).
 export { type QueueLocation, type SqsEvent, toSqsEvent } from './sqs-event.ts';
+export { StateDirNotWritableError } from './state-dir.ts';
 export {
   createLocalStepFunctions,
   type LocalStepFunctions,

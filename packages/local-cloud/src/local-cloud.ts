@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type SynthesizedTerraformJson, statesAuthorization } from '@sidestep/iam';
@@ -57,6 +56,7 @@ import {
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
 import { stackLifecycleRules } from './stack-lifecycle-rules.ts';
 import { type Started, startPhase } from './start-phase.ts';
+import { prepareStateDir } from './state-dir.ts';
 import type { LocalStepFunctions } from './step-functions.ts';
 
 export { UnknownServiceError } from './function-hosts.ts';
@@ -334,12 +334,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
 
   const stack = new AsyncDisposableStack();
   try {
-    await mkdir(stateDir, { recursive: true });
-    // One local cloud a state directory: a second would rewrite the first's files under it.
+    // One local cloud a state directory: a second would rewrite the first's files under it. Taking
+    // the lock proves the directory writable first (prepareStateDir), as a caller's lock did.
     if (options.stateDirLock === undefined) {
-      const lock = lockStateDir(stateDir);
+      const lock = await lockStateDir(stateDir);
       stack.defer(() => lock.release());
-    }
+    } else await prepareStateDir(stateDir);
     const iam = loadLocalIam(options, reporter);
     const { endpoint, sqs } = stack.use(
       await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),

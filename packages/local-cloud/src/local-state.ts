@@ -15,12 +15,14 @@ import { dirname, join } from 'node:path';
 import type { PendingInvocation, PendingInvocationsStore } from './async-invocation.ts';
 import { CorruptStateError } from './corrupt-state-error.ts';
 import type { KeyedStore } from './keyed-store.ts';
+import { LocalCloudStartError } from './local-cloud-start-error.ts';
 import {
   type LastFiredStore,
   type PendingFiring,
   type PendingFiringsStore,
   pendingFiringKey,
 } from './scheduler.ts';
+import { prepareStateDir, type StateDirNotWritableError } from './state-dir.ts';
 
 /**
  * What the local cloud keeps in its state directory, each in its own entry, so a restart resumes
@@ -62,7 +64,7 @@ function stateEntries(): Set<string> {
 export const STATE_DIR_LOCK = 'local-cloud.lock';
 
 /** A state directory another live process's local cloud holds ({@link lockStateDir}). */
-export class StateDirInUseError extends Error {
+export class StateDirInUseError extends LocalCloudStartError {
   override readonly name = 'StateDirInUseError';
   readonly stateDir: string;
   /** The process that holds it. */
@@ -89,10 +91,12 @@ export interface StateDirLock {
  * at each start, the embedded database's files are written by both) and a `--fresh` clears what the
  * other is using, so a second is refused with {@link StateDirInUseError} naming the holder. A lock
  * whose process is gone (killed, the machine restarted) is stale and taken over. Released by
- * {@link StateDirLock.release}, and when the process exits.
+ * {@link StateDirLock.release}, and when the process exits. The directory is made, and proved
+ * writable, first ({@link prepareStateDir}: {@link StateDirNotWritableError} names why not).
  */
-export function lockStateDir(stateDir: string): StateDirLock {
-  mkdirSync(stateDir, { recursive: true });
+export async function lockStateDir(stateDir: string): Promise<StateDirLock> {
+  // A directory that cannot be written is refused naming why, before its lock file would fail bare.
+  await prepareStateDir(stateDir);
   const file = join(stateDir, STATE_DIR_LOCK);
   for (let attempt = 0; ; attempt++) {
     try {

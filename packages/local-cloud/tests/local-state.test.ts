@@ -161,8 +161,10 @@ describe('lockStateDir', () => {
     try {
       writeFileSync(join(stateDir, STATE_DIR_LOCK), `${holder.pid}\n`);
       await mkdir(join(stateDir, LOCAL_STATE.outbox));
-      expect(() => lockStateDir(stateDir)).toThrow(StateDirInUseError);
-      expect(() => lockStateDir(stateDir)).toThrow(`in use by another local cloud (pid ${holder.pid})`);
+      await expect(lockStateDir(stateDir)).rejects.toThrow(StateDirInUseError);
+      await expect(lockStateDir(stateDir)).rejects.toThrow(
+        `in use by another local cloud (pid ${holder.pid})`,
+      );
       await expect(clearLocalCloudState(stateDir)).rejects.toBeInstanceOf(StateDirInUseError);
       expect(existsSync(join(stateDir, LOCAL_STATE.outbox))).toBe(true);
     } finally {
@@ -176,12 +178,12 @@ describe('lockStateDir', () => {
     gone.kill('SIGKILL');
     await exited;
     writeFileSync(join(stateDir, STATE_DIR_LOCK), `${gone.pid}\n`);
-    const lock = lockStateDir(stateDir);
+    const lock = await lockStateDir(stateDir);
     // Held by this process now: a second start here is refused too.
-    expect(() => lockStateDir(stateDir)).toThrow(`(pid ${process.pid})`);
+    await expect(lockStateDir(stateDir)).rejects.toThrow(`(pid ${process.pid})`);
     await clearLocalCloudState(stateDir);
     lock.release();
     expect(existsSync(join(stateDir, STATE_DIR_LOCK))).toBe(false);
-    lockStateDir(stateDir).release();
+    (await lockStateDir(stateDir)).release();
   });
 });
