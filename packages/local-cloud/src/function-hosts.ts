@@ -1,9 +1,11 @@
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/lambda-runtime';
 import type { ServiceManifest } from '@sidestep/manifest';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { LocalCloudStartError } from './local-cloud-start-error.ts';
 import type { LocalFunctionUrl, LocalService } from './local-definitions.ts';
 import { LOCAL_ROLES } from './local-iam.ts';
 import { localName, UnknownLocalNameError } from './local-names.ts';
@@ -17,6 +19,52 @@ export class UnknownServiceError extends UnknownLocalNameError {
   override readonly name = 'UnknownServiceError';
   constructor(service: string, known: readonly string[]) {
     super('service', service, known);
+  }
+}
+
+/**
+ * A service's bundle has no module for its handler: never built, or a build cut off (its output
+ * directory is emptied first). Without this check the cloud would start and every invocation of the
+ * service fail with `Cannot find module`.
+ */
+export class MissingServiceBundleError extends LocalCloudStartError {
+  override readonly name = 'MissingServiceBundleError';
+  readonly service: string;
+  /** The module the handler names, without the extension Lambda adds (`.js`, `.mjs`, `.cjs`). */
+  readonly path: string;
+  constructor(service: string, path: string) {
+    super(
+      `service ${service}: ${path}.mjs does not exist (never built, or a build was interrupted); rebuild it with \`npm start\` (without --no-build)`,
+    );
+    this.service = service;
+    this.path = path;
+  }
+}
+
+/**
+ * Fails with {@link MissingServiceBundleError} for the first function (a service, or a function URL's
+ * handler) whose handler module is not in its bundle, looked up as Lambda's Node.js runtime looks it
+ * up: the handler's module as written, or with `.js`, `.mjs` or `.cjs`.
+ */
+export function checkServiceBundles(
+  services: readonly LocalService[],
+  functionUrls: readonly LocalFunctionUrl[],
+  rootDir: string,
+): void {
+  const functions = [
+    ...services.map((service) => ({
+      name: service.manifest.name,
+      service,
+      handler: service.manifest.handler,
+    })),
+    ...functionUrls.map((url) => ({ name: url.name, service: url.service, handler: url.handler })),
+  ];
+  for (const { name, service, handler } of functions) {
+    const module = resolve(rootDir, service.bundleDir, handler.slice(0, handler.lastIndexOf('.')));
+    const found = ['', '.js', '.mjs', '.cjs'].some(
+      (extension) => statSync(`${module}${extension}`, { throwIfNoEntry: false })?.isFile() ?? false,
+    );
+    if (!found) throw new MissingServiceBundleError(name, module);
   }
 }
 

@@ -33,6 +33,7 @@ export {
   type LocalWorkflow,
   type LocalWorkflowResources,
   type LocalWorkflowTrigger,
+  MissingServiceBundleError,
   MissingTaskBundleError,
   RoleNotAssumableError,
   startLocalCloud,

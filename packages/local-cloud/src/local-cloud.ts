@@ -7,7 +7,7 @@ import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
-import { startFunctionHosts } from './function-hosts.ts';
+import { checkServiceBundles, startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
@@ -59,7 +59,7 @@ import { type Started, startPhase } from './start-phase.ts';
 import { prepareStateDir } from './state-dir.ts';
 import type { LocalStepFunctions } from './step-functions.ts';
 
-export { UnknownServiceError } from './function-hosts.ts';
+export { MissingServiceBundleError, UnknownServiceError } from './function-hosts.ts';
 export type {
   LocalExecutionStatusRule,
   LocalFunctionUrl,
@@ -340,6 +340,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       const lock = await lockStateDir(stateDir);
       stack.defer(() => lock.release());
     } else await prepareStateDir(stateDir);
+    // Before anything starts: a service without its bundle would come up failing every invocation.
+    checkServiceBundles(services, options.functionUrls ?? [], options.rootDir);
     const iam = loadLocalIam(options, reporter);
     const { endpoint, sqs } = stack.use(
       await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),

@@ -281,3 +281,30 @@ describe('startLocalCloud with a service Lambda would refuse', () => {
     expect(refusing.ofType('service-started')).toEqual([]);
   }, 30_000);
 });
+
+describe('startLocalCloud with a service whose bundle is missing', () => {
+  // What a build cut off by Ctrl-C leaves (the bundler empties dist first): without the check the
+  // cloud came up and every invocation of the service failed with "Cannot find module 'index'".
+  it('refuses to start, naming the service and the missing module, before anything starts', async () => {
+    const refusing = createCollectingReporter();
+    const emptyDist = await mkdtemp(join(tmpdir(), 'empty-dist-'));
+    try {
+      const started = startLocalCloud({
+        rootDir,
+        services: [{ manifest: echo, bundleDir: emptyDist }],
+        port: 0,
+        smtpPort: 0,
+        reporter: refusing.reporter,
+      });
+      await expect(started).rejects.toMatchObject({
+        name: 'MissingServiceBundleError',
+        service: 'echo-service',
+        path: join(emptyDist, 'index'),
+        message: expect.stringContaining('rebuild it with `npm start` (without --no-build)'),
+      });
+      expect(refusing.events).toEqual([]);
+    } finally {
+      await rm(emptyDist, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
