@@ -68,6 +68,31 @@ const identities = settingParser(
 /** A maximum send rate as MAIL_MAX_SEND_RATE takes it ("14", "0.5"). */
 const sendRate = settingParser(parseSendRate, 'the mail send rate', InvalidSendRateError);
 
+/**
+ * What a start that failed for a reason a person can mend prints: one line, then exit 1. Anything
+ * else is a bug, thrown with its stack.
+ */
+function exitOnStartFailure(error: unknown): void {
+  if (error instanceof DatabasePortInUseError) {
+    console.error(
+      `Port ${error.port} (embedded PostgreSQL) is already in use (another local cloud, or a PostgreSQL server?). Stop it or pick --database-port (0 picks a free one).`,
+    );
+    process.exit(1);
+  }
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    const { port: busy } = error as { port?: number };
+    console.error(
+      `Port ${busy ?? ''} is already in use (another local cloud?). Stop it or pick --port / --smtp-port.`,
+    );
+    process.exit(1);
+  }
+  // A damaged state file, a DATABASE_URL it cannot use, a state dir it cannot write, a bundle not built.
+  if (error instanceof LocalCloudStartError) {
+    console.error(error.message);
+    process.exit(1);
+  }
+}
+
 const program = new Command('start')
   .description(
     'Run sidestep locally: SQS + S3 + Step Functions, every service behind the Lambda Runtime API, Fargate tasks as child processes, SMTP sink, PostgreSQL',
@@ -129,6 +154,48 @@ const options = program.opts<{
   iam: boolean;
 }>();
 
+// Installed before the build and the start, not once the cloud is up: a Ctrl-C during the start
+// aborts it, and startLocalCloud stops what it had started (sandboxes and their /tmp directories)
+// instead of the process dying with them still there.
+const startup = new AbortController();
+/** Set as startLocalCloud is called: from then on there is something to stop. */
+let cloudStarting = false;
+/** Set once the cloud and the console are up: stops both. */
+let stopRunning: (() => Promise<unknown>) | undefined;
+let stopping = false;
+const stop = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    // A second Ctrl-C means "now": skip the grace period for invocations in flight.
+    console.error(`\n${signal} again: exiting without waiting`);
+    process.exit(1);
+  }
+  stopping = true;
+  if (stopRunning === undefined) {
+    if (cloudStarting) {
+      // The start's catch below prints "stopped" once what had started is stopped.
+      console.log(`\n${signal}: stopping what has started...`);
+      startup.abort();
+      return;
+    }
+    // During the build (whose processes got the Ctrl-C too) nothing of the cloud runs yet.
+    console.log(`\n${signal}: stopped before the local cloud started`);
+    process.exit(0);
+  }
+  console.log(`\n${signal}: stopping (in-flight invocations get a few seconds to finish)...`);
+  stopRunning().then(
+    () => {
+      console.log('stopped');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      console.error('stop failed:', error);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+
 const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
 
 const stateDir = resolve(options.stateDir ?? join(rootDir, '.sidestep'));
@@ -153,6 +220,7 @@ const stateAtStart: StateAtStart = options.fresh
     : 'new';
 
 let cloud: LocalCloud;
+cloudStarting = true;
 try {
   cloud = await startLocalCloud({
     rootDir,
@@ -173,26 +241,15 @@ try {
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     stateDirLock,
     reporter: createConsoleReporter({ baseDir: rootDir, logs: !options.quietLogs }),
+    signal: startup.signal,
   });
 } catch (error) {
-  if (error instanceof DatabasePortInUseError) {
-    console.error(
-      `Port ${error.port} (embedded PostgreSQL) is already in use (another local cloud, or a PostgreSQL server?). Stop it or pick --database-port (0 picks a free one).`,
-    );
-    process.exit(1);
+  // Interrupted: startLocalCloud stopped what it had started before rejecting.
+  if (startup.signal.aborted) {
+    console.log('stopped');
+    process.exit(0);
   }
-  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    const { port: busy } = error as { port?: number };
-    console.error(
-      `Port ${busy ?? ''} is already in use (another local cloud?). Stop it or pick --port / --smtp-port.`,
-    );
-    process.exit(1);
-  }
-  // A damaged state file, a DATABASE_URL it cannot use, a state dir it cannot write, a bundle not built.
-  if (error instanceof LocalCloudStartError) {
-    console.error(error.message);
-    process.exit(1);
-  }
+  exitOnStartFailure(error);
   throw error;
 }
 
@@ -222,30 +279,13 @@ try {
 }
 
 // Listening before the banner: whoever reads it (a person, a test) may press Ctrl-C at once.
-let stopping = false;
-const stop = (signal: NodeJS.Signals) => {
-  if (stopping) {
-    // A second Ctrl-C means "now": skip the grace period for invocations in flight.
-    console.error(`\n${signal} again: exiting without waiting`);
-    process.exit(1);
-  }
-  stopping = true;
-  console.log(`\n${signal}: stopping (in-flight invocations get a few seconds to finish)...`);
-  Promise.all([operatorConsole.close(), opsContext.close()])
-    .then(() => cloud.stop())
-    .then(
-      () => {
-        console.log('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        console.error('stop failed:', error);
-        process.exit(1);
-      },
-    );
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+stopRunning = () => Promise.all([operatorConsole.close(), opsContext.close()]).then(() => cloud.stop());
+if (startup.signal.aborted) {
+  // Ctrl-C came while the console was starting: stop what is up now, without a banner.
+  await stopRunning();
+  console.log('stopped');
+  process.exit(0);
+}
 
 process.stdout.write(
   formatBanner(cloud, {

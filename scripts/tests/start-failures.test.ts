@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -184,5 +184,21 @@ describe('npm start on a state dir it cannot write', () => {
       `state dir ${stateDir} is not writable (ENOTDIR): free space, fix its permissions, or pick --state-dir\n`,
     );
     expect(cloud.output()).not.toMatch(STACK_FRAME);
+  }, 60_000);
+});
+
+describe('Ctrl-C while npm start is starting', () => {
+  it('stops what had started, leaves no temporary directory, prints "stopped" and exits 0', async () => {
+    // A temporary directory of this run's own: the synthesized stack's and the sandboxes' go there.
+    const tmp = directory('tmp');
+    const cloud = start(directory('state'), [], { TMPDIR: tmp });
+    // A service's sandbox is up (its /tmp made) and the banner is not printed yet.
+    await cloud.printed(/service +\S+ started/);
+    expect(cloud.output()).not.toContain('Ctrl-C stops everything.');
+    process.kill(-(cloud.child.pid as number), 'SIGINT');
+    expect(await cloud.exited).toBe(0);
+    expect(cloud.output()).toMatch(/\nstopped\n/);
+    expect(cloud.output()).not.toContain('Ctrl-C stops everything.');
+    expect(readdirSync(tmp).filter((name) => /^sidestep-(synth|lambda)-/.test(name))).toEqual([]);
   }, 60_000);
 });

@@ -55,7 +55,7 @@ import {
 } from './service-environment.ts';
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
 import { stackLifecycleRules } from './stack-lifecycle-rules.ts';
-import { type Started, startPhase } from './start-phase.ts';
+import { AbortableStartStack, type Started, startPhase } from './start-phase.ts';
 import { prepareStateDir } from './state-dir.ts';
 import type { LocalStepFunctions } from './step-functions.ts';
 
@@ -185,6 +185,12 @@ export interface LocalCloudOptions {
   readonly stack?: SynthesizedTerraformJson;
   /** `false` turns the IAM checks off even with a {@link stack} (debugging). @default true */
   readonly iam?: boolean;
+  /**
+   * Aborts the start (`npm start` aborts it on Ctrl-C): checked after each phase, which then stops
+   * what the phases before it started, in reverse order, and rejects with the signal's reason, so
+   * an interrupted start leaves no sandbox, task or temporary directory behind. @default none
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A running local cloud. */
@@ -332,8 +338,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     manifest: pacedForSendRate(service.manifest, maxSendRate),
   }));
 
-  const stack = new AsyncDisposableStack();
+  const stack = new AbortableStartStack(options.signal);
   try {
+    options.signal?.throwIfAborted();
     // One local cloud a state directory: a second would rewrite the first's files under it. Taking
     // the lock proves the directory writable first (prepareStateDir), as a caller's lock did.
     if (options.stateDirLock === undefined) {
@@ -484,6 +491,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       }),
     );
 
+    options.signal?.throwIfAborted();
     const running = stack.move();
     let stopped: Promise<void> | undefined;
     return {

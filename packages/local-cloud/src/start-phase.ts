@@ -37,3 +37,21 @@ export async function startPhase<T extends object>(
     throw error;
   }
 }
+
+/**
+ * The start-up's stack of started phases, which checks `signal` after taking each phase: an abort
+ * (Ctrl-C during `npm start`) then throws, and the start-up's catch disposes what the stack holds,
+ * in reverse order, so an interrupted start leaves nothing running.
+ */
+export class AbortableStartStack extends AsyncDisposableStack {
+  readonly #signal: AbortSignal | undefined;
+  constructor(signal: AbortSignal | undefined) {
+    super();
+    this.#signal = signal;
+  }
+  override use<T extends AsyncDisposable | Disposable | null | undefined>(value: T): T {
+    super.use(value);
+    this.#signal?.throwIfAborted();
+    return value;
+  }
+}

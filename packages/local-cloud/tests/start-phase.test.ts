@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { startPhase } from '../src/start-phase.ts';
+import { AbortableStartStack, startPhase } from '../src/start-phase.ts';
 
 describe('startPhase', () => {
   it('stops what the phase started in reverse order when disposed', async () => {
@@ -43,5 +43,24 @@ describe('startPhase', () => {
     await started[Symbol.asyncDispose]();
     expect(stopped).toEqual(['first']);
     expect(report.ofType('error')).toEqual([{ type: 'error', source: 'stop', message: 'port stuck' }]);
+  });
+});
+
+describe('AbortableStartStack', () => {
+  it('takes phases while its signal is not aborted, then throws the reason after taking the next one, which a dispose stops with the rest', async () => {
+    const stopped: string[] = [];
+    const phase = (name: string): AsyncDisposable => ({
+      [Symbol.asyncDispose]: async () => {
+        stopped.push(name);
+      },
+    });
+    const startup = new AbortController();
+    const stack = new AbortableStartStack(startup.signal);
+    stack.use(phase('endpoint'));
+    const interrupted = new Error('SIGINT');
+    startup.abort(interrupted);
+    expect(() => stack.use(phase('functions'))).toThrow(interrupted);
+    await stack.disposeAsync();
+    expect(stopped).toEqual(['functions', 'endpoint']);
   });
 });
