@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -201,4 +201,30 @@ describe('Ctrl-C while npm start is starting', () => {
     expect(cloud.output()).not.toContain('Ctrl-C stops everything.');
     expect(readdirSync(tmp).filter((name) => /^sidestep-(synth|lambda)-/.test(name))).toEqual([]);
   }, 60_000);
+});
+
+describe('the root scripts that run a .ts file', () => {
+  const scripts = JSON.parse(readFileSync(join(rootDir, 'package.json'), 'utf8')).scripts as Record<
+    string,
+    string
+  >;
+
+  it.each(['fire-schedule', 'sidestep', 'images', 'preflight', 'new-service'])(
+    '%s runs on the workspace Node 24 when the shell finds an older node first',
+    (name) => {
+      // As npm runs a script (sh -c), with only the system's directories on PATH: the `node` found is
+      // the system's (Node 20 here), as on a fresh clone before the first install. --help runs nothing.
+      const systemPath = ['/usr/local/bin', '/usr/bin', '/bin'].join(':');
+      const run = spawnSync('sh', ['-c', `${scripts[name]} --help`], {
+        cwd: rootDir,
+        env: { ...process.env, PATH: systemPath, ...COMPILE_CACHE_ENV },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(run.stderr).not.toContain('ERR_UNKNOWN_FILE_EXTENSION');
+      expect(run.stdout).toMatch(/Usage:/);
+      expect(run.status).toBe(0);
+    },
+    60_000,
+  );
 });
