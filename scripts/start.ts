@@ -27,6 +27,7 @@ import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBanner, type StateAtStart } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
+import { checkPortsFree, PortInUseError } from './src/busy-ports.ts';
 import { COMMAND_EXAMPLES, LOCAL_CLOUD, UPLOAD_EXAMPLES } from './src/services.ts';
 
 const rootDir = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,15 +76,17 @@ const sendRate = settingParser(parseSendRate, 'the mail send rate', InvalidSendR
 function exitOnStartFailure(error: unknown): void {
   if (error instanceof DatabasePortInUseError) {
     console.error(
-      `Port ${error.port} (embedded PostgreSQL) is already in use (another local cloud, or a PostgreSQL server?). Stop it or pick --database-port (0 picks a free one).`,
+      new PortInUseError({ flag: '--database-port', service: 'embedded PostgreSQL', port: error.port })
+        .message,
     );
     process.exit(1);
   }
+  // Taken after checkPortsFree found it free (or one of two flags given the same port).
   if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     const { port: busy } = error as { port?: number };
-    console.error(
-      `Port ${busy ?? ''} is already in use (another local cloud?). Stop it or pick --port / --smtp-port.`,
-    );
+    const flag = busy === options.smtpPort ? '--smtp-port' : '--port';
+    const service = flag === '--port' ? 'SQS + S3 endpoint' : 'SMTP sink';
+    console.error(new PortInUseError({ flag, service, port: busy ?? 0 }).message);
     process.exit(1);
   }
   // A damaged state file, a DATABASE_URL it cannot use, a state dir it cannot write, a bundle not built.
@@ -197,6 +200,21 @@ process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
 const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
+// Before the build: a busy port found by the start itself would cost the build's minute first.
+try {
+  await checkPortsFree([
+    { flag: '--port', service: 'SQS + S3 endpoint', port: options.port },
+    { flag: '--smtp-port', service: 'SMTP sink', port: options.smtpPort },
+    { flag: '--console-port', service: 'console', port: options.consolePort },
+    ...(databaseUrl
+      ? []
+      : [{ flag: '--database-port', service: 'embedded PostgreSQL', port: options.databasePort }]),
+  ]);
+} catch (error) {
+  if (!(error instanceof PortInUseError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
 
 const stateDir = resolve(options.stateDir ?? join(rootDir, '.sidestep'));
 // Held before the build and before --fresh clears anything: a second local cloud on the directory
@@ -271,7 +289,7 @@ try {
   await cloud.stop();
   if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     console.error(
-      `Port ${options.consolePort} (console) is already in use. Stop it or pick --console-port (0 picks a free one).`,
+      new PortInUseError({ flag: '--console-port', service: 'console', port: options.consolePort }).message,
     );
     process.exit(1);
   }

@@ -185,12 +185,15 @@ describe('scripts/start.ts', () => {
     expect(existsSync(join(stateDir, 'local-cloud.lock'))).toBe(false);
   }, 60_000);
 
+  // Each port is checked before anything starts (the console's too, which starts last), and the
+  // message names the flag of that port only.
   it.each([
-    ['--port', 'Port %d is already in use'],
+    ['--port', 'Port %d (SQS + S3 endpoint) is already in use'],
+    ['--smtp-port', 'Port %d (SMTP sink) is already in use'],
     ['--database-port', 'Port %d (embedded PostgreSQL) is already in use'],
     ['--console-port', 'Port %d (console) is already in use'],
   ])(
-    'says which port is busy when %s is taken, naming the flag, and exits 1',
+    'says which port is busy when %s is taken, naming the flag, before starting anything, and exits 1',
     async (flag, message) => {
       const blocker: Server = createServer();
       await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
@@ -200,7 +203,8 @@ describe('scripts/start.ts', () => {
         const cloud = start('--port', '0', flag, String(busy));
         expect(await cloud.exited).toBe(1);
         expect(cloud.output()).toContain(message.replace('%d', String(busy)));
-        expect(cloud.output()).toContain(flag);
+        expect(cloud.output()).toContain(`pick ${flag} (0 picks a free one)`);
+        expect(cloud.output()).not.toMatch(/ --port \/ --smtp-port|service +\S+ started/);
       } finally {
         blocker.close();
       }
