@@ -87,16 +87,14 @@ describe('npm start on a damaged state dir', () => {
   // Cut off as a crash in the middle of a write by something else than the local cloud's own writer
   // (which renames a whole file into place) leaves it, or edited by hand.
   const SECRET = 'export-signing-key-0123456789abcdef';
+  // One file of each kind through the real start (the other JSON files are read by the same
+  // readStateFile: local-cloud's local-state.test.ts refuses each of them).
   it.each([
-    ['lambda/pending-invocations.json', 'not valid JSON', '[{"requestId":"a","payload":{"x":'],
-    ['scheduler/last-fired.json', 'not valid JSON', '{"nightly-export":"2026-'],
-    ['aws/message-move-tasks.json', 'not valid JSON', '[{"taskHandle":'],
     [
       'aws/secrets-manager.json',
       'not valid JSON',
       `[{"arn":"arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-export-download-key","versions":[{"secretString":"${SECRET}`,
     ],
-    ['lambda/pending-invocations.json', 'valid JSON but not a JSON array', '{"requestId":"a"}'],
     [
       'aws/fauxqs.db',
       'not a SQLite database',
@@ -209,7 +207,15 @@ describe('the root scripts that run a .ts file', () => {
     string
   >;
 
-  it.each(['fire-schedule', 'sidestep', 'images', 'preflight', 'new-service'])(
+  const ROOT_TS_SCRIPTS = ['fire-schedule', 'sidestep', 'images', 'preflight', 'new-service'];
+
+  it('each goes through scripts/pnpm.mjs, as npm start does', () => {
+    for (const name of ROOT_TS_SCRIPTS)
+      expect(scripts[name]).toMatch(/^node scripts\/pnpm\.mjs node \S+\.ts$/);
+  });
+
+  // One run through the shell stands for the five: the same entry, scripts/pnpm.mjs, runs them.
+  it.each(['sidestep'])(
     '%s runs on the workspace Node 24 when the shell finds an older node first',
     (name) => {
       // As npm runs a script (sh -c), with only the system's directories on PATH: the `node` found is

@@ -12,6 +12,7 @@ import {
   lastFiredFile,
   lockStateDir,
   pendingFiringsFile,
+  readStateFile,
   STATE_DIR_LOCK,
   StateDirInUseError,
 } from '../src/local-state.ts';
@@ -186,4 +187,33 @@ describe('lockStateDir', () => {
     expect(existsSync(join(stateDir, STATE_DIR_LOCK))).toBe(false);
     (await lockStateDir(stateDir)).release();
   });
+});
+
+// A state file cut off by a crash of something else than the local cloud's own writer (which renames
+// whole files into place), or edited by hand: the start stops naming it, never quoting it
+// (secrets-manager.json holds the export links' signing key).
+describe('readStateFile', () => {
+  it.each([
+    ['lambda/pending-invocations.json', 'array', '[{"requestId":"a","payload":{"x":', 'not valid JSON'],
+    ['scheduler/last-fired.json', 'object', '{"nightly-export":"2026-', 'not valid JSON'],
+    ['aws/message-move-tasks.json', 'array', '[{"taskHandle":', 'not valid JSON'],
+    ['lambda/pending-invocations.json', 'array', '{"requestId":"a"}', 'valid JSON but not a JSON array'],
+    ['scheduler/last-fired.json', 'object', '["a"]', 'valid JSON but not a JSON object'],
+  ] as const)(
+    'refuses %s (%s) holding %j: %s, naming it, quoting nothing',
+    async (file, shape, content, problem) => {
+      const path = join(stateDir, file);
+      await mkdir(join(path, '..'), { recursive: true });
+      await writeFile(path, content);
+      let refused: unknown;
+      try {
+        readStateFile(path, shape);
+      } catch (error) {
+        refused = error;
+      }
+      expect(refused).toMatchObject({ name: 'CorruptStateError', path, problem });
+      expect((refused as Error).message).not.toContain(content);
+      expect((refused as Error).cause).toBeUndefined();
+    },
+  );
 });
