@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   fsyncSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -84,13 +85,20 @@ export interface StateDirLock {
   release(): void;
 }
 
+/** The state directories this process holds ({@link lockStateDir}), by their lock file. */
+const heldLocks = new Set<string>();
+
 /**
  * Makes this process the one local cloud of `stateDir`, as PostgreSQL's `postmaster.pid` makes a
- * server the one of its data directory: a lock file created exclusively (`wx`) holding this process's
- * id. Two local clouds on one directory rewrite each other's files (the executions file is compacted
- * at each start, the embedded database's files are written by both) and a `--fresh` clears what the
- * other is using, so a second is refused with {@link StateDirInUseError} naming the holder. A lock
- * whose process is gone (killed, the machine restarted) is stale and taken over. Released by
+ * server the one of its data directory: a lock file holding this process's id, which appears with
+ * its content (written to a file of its own, then hard-linked to the lock's name, which fails when
+ * the name exists), so no start ever reads it empty. Two local clouds on one directory rewrite each
+ * other's files (the executions file is compacted at each start, the embedded database's files are
+ * written by both) and a `--fresh` clears what the other is using, so a second is refused with
+ * {@link StateDirInUseError} naming the holder. A lock whose process is gone (killed, the machine
+ * restarted) is stale and taken over, as is one naming this process or its parent without this
+ * process holding it: in a container restarted after a kill, `npm start` gets the same ids again
+ * (PostgreSQL treats its own and its parent's pid as stale for the same reason). Released by
  * {@link StateDirLock.release}, and when the process exits. The directory is made, and proved
  * writable, first ({@link prepareStateDir}: {@link StateDirNotWritableError} names why not).
  */
@@ -98,27 +106,33 @@ export async function lockStateDir(stateDir: string): Promise<StateDirLock> {
   // A directory that cannot be written is refused naming why, before its lock file would fail bare.
   await prepareStateDir(stateDir);
   const file = join(stateDir, STATE_DIR_LOCK);
-  for (let attempt = 0; ; attempt++) {
+  while (!createLock(file)) {
+    const holder = lockHolder(file);
+    if (holder !== undefined) throw new StateDirInUseError(stateDir, holder);
+    // Stale: moved out of the way under a name of its own, so of two starts taking it over only one
+    // moves it (the other finds it gone, ENOENT) and both try to create it again: one wins.
+    const away = `${file}.stale-${randomUUID()}`;
     try {
-      const descriptor = openSync(file, 'wx', 0o644);
-      try {
-        writeFileSync(descriptor, `${process.pid}\n`);
-      } finally {
-        closeSync(descriptor);
-      }
-      break;
+      renameSync(file, away);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
-      const holder = lockHolder(file);
-      if (holder !== undefined) throw new StateDirInUseError(stateDir, holder);
-      // Stale: its process is gone. Taken over once; a second EEXIST means another start won the race.
-      rmSync(file, { force: true });
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
     }
+    // What was moved may be a live lock another start made between the read and the move: put back.
+    const moved = lockHolder(away);
+    if (moved !== undefined) {
+      createLock(file, moved);
+      rmSync(away, { force: true });
+      throw new StateDirInUseError(stateDir, moved);
+    }
+    rmSync(away, { force: true });
   }
+  heldLocks.add(file);
   let held = true;
   const release = () => {
     if (!held) return;
     held = false;
+    heldLocks.delete(file);
     process.off('exit', release);
     try {
       unlinkSync(file);
@@ -130,7 +144,24 @@ export async function lockStateDir(stateDir: string): Promise<StateDirLock> {
   return { stateDir, release };
 }
 
-/** The live process that holds the lock `file`, or `undefined` when it is stale (or unreadable). */
+/** Creates the lock `file` holding `pid`, whole at once; false when it exists. */
+function createLock(file: string, pid = process.pid): boolean {
+  const temporary = writeTemporaryFile(file, `${pid}\n`, 0o644);
+  try {
+    linkSync(temporary, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
+
+/**
+ * The live process that holds the lock `file`, or `undefined` when it is stale (its process gone, or
+ * this process or its parent when this process does not hold it) or unreadable.
+ */
 function lockHolder(file: string): number | undefined {
   let pid: number;
   try {
@@ -139,6 +170,7 @@ function lockHolder(file: string): number | undefined {
     return undefined;
   }
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  if ((pid === process.pid && !heldLocks.has(file)) || pid === process.ppid) return undefined;
   try {
     // Signal 0 delivers nothing: it says whether the process exists (EPERM: it does, not ours).
     process.kill(pid, 0);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,6 +170,17 @@ describe('lockStateDir', () => {
       expect(existsSync(join(stateDir, LOCAL_STATE.outbox))).toBe(true);
     } finally {
       holder.kill('SIGKILL');
+    }
+  });
+
+  // In a container restarted after a kill, npm start gets the same process ids again: the lock the
+  // last run left names this process, or its parent, and must not keep it from starting for ever.
+  it('takes over a lock naming this process or its parent that this process does not hold', async () => {
+    for (const pid of [process.pid, process.ppid]) {
+      writeFileSync(join(stateDir, STATE_DIR_LOCK), `${pid}\n`);
+      const lock = await lockStateDir(stateDir);
+      expect(readFileSync(join(stateDir, STATE_DIR_LOCK), 'utf8')).toBe(`${process.pid}\n`);
+      lock.release();
     }
   });
 
