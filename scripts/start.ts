@@ -199,6 +199,19 @@ const stop = (signal: NodeJS.Signals) => {
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
+const stateDir = resolve(options.stateDir ?? join(rootDir, '.sidestep'));
+// Held before the ports are checked, the build and --fresh: a second local cloud on the directory is
+// refused naming the first (its ports would be busy too, which says less), before it could rebuild
+// the bundles the first one runs or take away what it keeps.
+let stateDirLock: StateDirLock;
+try {
+  stateDirLock = await lockStateDir(stateDir);
+} catch (error) {
+  // Another cloud holds it (StateDirInUseError), or it cannot be written: one line, exit 1.
+  if (!(error instanceof LocalCloudStartError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
 const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
 // Before the build: a busy port found by the start itself would cost the build's minute first.
 try {
@@ -216,18 +229,6 @@ try {
   process.exit(1);
 }
 
-const stateDir = resolve(options.stateDir ?? join(rootDir, '.sidestep'));
-// Held before the build and before --fresh clears anything: a second local cloud on the directory
-// is refused before it could rebuild the bundles the first one runs or take away what it keeps.
-let stateDirLock: StateDirLock;
-try {
-  stateDirLock = await lockStateDir(stateDir);
-} catch (error) {
-  // Another cloud holds it (StateDirInUseError), or it cannot be written: one line, exit 1.
-  if (!(error instanceof LocalCloudStartError)) throw error;
-  console.error(error.message);
-  process.exit(1);
-}
 if (options.build) await buildServices([...SERVICES, ...TASKS], rootDir);
 if (options.fresh) await clearLocalCloudState(stateDir);
 // Before the start, which creates the state: whether there was anything to resume.
