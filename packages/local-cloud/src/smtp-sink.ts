@@ -214,7 +214,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
 
   const store = async (raw: Buffer, envelope: Envelope, parsed: ParsedMail): Promise<DeliveredMail> => {
     const messageId = parsed.messageId;
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
+    const stamp = (options.clock?.now() ?? new Date()).toISOString().replace(/[-:]/g, '').replace('.', '');
     const id = (messageId ?? randomUUID())
       .replace(/^<|>$/g, '')
       .replace(/[^A-Za-z0-9._-]+/g, '_')

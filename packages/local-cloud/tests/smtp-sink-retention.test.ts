@@ -106,4 +106,25 @@ describe('the SMTP sink’s outbox retention', () => {
       await sink.stop();
     }
   });
+
+  // The retention is measured on the sink's clock: a mail named by another clock would be pruned at
+  // once by a clock ahead of it (or kept for ever by one behind it).
+  it('names a mail by the time on its clock, so a clock ahead keeps what it just took', async () => {
+    const ahead = new Date(Date.now() + 40 * DAY_MS);
+    const sink = await startSmtpSink({
+      outboxDir,
+      port: 0,
+      pruneIntervalMs: 20,
+      clock: { now: () => ahead },
+    });
+    try {
+      await sendMail({ port: sink.port, from: 'sidestep@localhost', to: ['ada@example.com'], data: eml });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const kept = await readdir(outboxDir);
+      expect(kept).toHaveLength(1);
+      expect(outboxFileTime(kept[0] as string)?.getTime()).toBe(ahead.getTime());
+    } finally {
+      await sink.stop();
+    }
+  });
 });
