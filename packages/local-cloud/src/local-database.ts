@@ -178,7 +178,13 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
       throw new DatabasePortInUseError(options.port ?? 0, error);
     }
     if (options.dataDir !== undefined && isDataDirFailure(error)) {
-      throw new CorruptStateError(options.dataDir, 'a PostgreSQL data directory PGlite cannot open');
+      // PGlite's own words too: a PGlite fault or an out-of-memory abort reads the same, and the
+      // advice to clear the directory should not hide it.
+      throw new CorruptStateError(
+        options.dataDir,
+        `a PostgreSQL data directory PGlite cannot open (${(error as Error).message})`,
+        { cause: error },
+      );
     }
     throw error;
   }

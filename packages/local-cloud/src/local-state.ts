@@ -237,7 +237,7 @@ export function readStateFile(file: string, shape: 'array' | 'object'): unknown 
   } catch (error) {
     const { code } = error as NodeJS.ErrnoException;
     if (code === 'ENOENT') return undefined;
-    throw new CorruptStateError(file, `unreadable (${code ?? (error as Error).message})`);
+    throw new CorruptStateError(file, `unreadable (${code ?? (error as Error).message})`, { cause: error });
   }
   let value: unknown;
   try {

@@ -102,10 +102,13 @@ describe('startLocalDatabase', () => {
     for (const name of await readdir(join(dataDir, 'global'))) {
       await writeFile(join(dataDir, 'global', name), Buffer.alloc(100, 0x5a));
     }
-    await expect(startLocalDatabase({ dataDir, host: '127.0.0.1', port: 0 })).rejects.toMatchObject({
+    const refused = startLocalDatabase({ dataDir, host: '127.0.0.1', port: 0 });
+    await expect(refused).rejects.toMatchObject({
       name: 'CorruptStateError',
       path: dataDir,
-      problem: 'a PostgreSQL data directory PGlite cannot open',
+      // PGlite's own words with it, and its error as the cause: a PGlite fault reads the same.
+      problem: expect.stringMatching(/^a PostgreSQL data directory PGlite cannot open \(.+\)$/),
+      cause: expect.any(Error),
     });
   }, 60_000);
 });
