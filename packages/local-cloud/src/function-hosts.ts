@@ -34,7 +34,7 @@ export class MissingServiceBundleError extends LocalCloudStartError {
   readonly path: string;
   constructor(service: string, path: string) {
     super(
-      `service ${service}: ${path}.mjs does not exist (never built, or a build was interrupted); rebuild it with \`npm start\` (without --no-build)`,
+      `service ${service}: ${path} (.js, .mjs or .cjs) does not exist (never built, or a build was interrupted); rebuild it with \`npm start\` (without --no-build)`,
     );
     this.service = service;
     this.path = path;

@@ -646,6 +646,24 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 
+  // A Retry cannot tell a throttled RunTask's InvalidParameterException from one that is wrong for
+  // good: the wrong one fails the job after the retries, with ECS's words as its reason.
+  it('fails the job after the start retries when RunTask keeps refusing, ECS’s cause kept', async () => {
+    const cause = 'subnet-0bad does not exist (Service: AmazonECS; Error Code: InvalidParameterException)';
+    const env = cloud({ worker: failingToStart(namedError('ECS.InvalidParameterException', cause), 100) });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeInstanceOf(ExecutionError);
+    // The first start and its 7 retries, then no more.
+    expect(env.tasks).toHaveLength(8);
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('failed');
+    expect(env.status.calls.find((call) => call.event === 'fail')).toMatchObject({
+      error: { Error: 'ECS.InvalidParameterException', Cause: cause },
+    });
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
+  });
+
   it.each(['SpotInterruption', 'TerminationNotice', 'TaskFailedToStart'])(
     'runs the task again when ECS stopped it with %s, then imports',
     async (stopCode) => {
