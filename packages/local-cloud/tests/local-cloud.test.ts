@@ -232,6 +232,8 @@ describe('startLocalCloud failing half way', () => {
     await expect(
       startLocalCloud({
         rootDir,
+        // A state dir of its own: the cloud the other tests share may still hold rootDir's.
+        stateDir: join(rootDir, 'refused-0'),
         services: [{ manifest: echo, bundleDir: fixtureDir('echo-service') }],
         // The workflows step comes after the functions: its definition names a resource no local
         // integration runs, so it throws once the endpoint, the sink and the sandboxes are up.
@@ -265,6 +267,8 @@ describe('startLocalCloud with a service Lambda would refuse', () => {
     const oversized = { ...echo, environment: { TEMPLATES: 'x'.repeat(4096) } };
     const started = startLocalCloud({
       rootDir,
+      // A state dir of its own: the cloud the other tests share may still hold rootDir's.
+      stateDir: join(rootDir, 'refused-1'),
       services: [{ manifest: oversized, bundleDir: fixtureDir('echo-service') }],
       port: 0,
       smtpPort: 0,
@@ -291,6 +295,8 @@ describe('startLocalCloud with a service whose bundle is missing', () => {
     try {
       const started = startLocalCloud({
         rootDir,
+        // A state dir of its own: the cloud the other tests share may still hold rootDir's.
+        stateDir: join(rootDir, 'refused-2'),
         services: [{ manifest: echo, bundleDir: emptyDist }],
         port: 0,
         smtpPort: 0,
