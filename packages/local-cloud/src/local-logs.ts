@@ -1,8 +1,7 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { appendFile, mkdir, rename } from 'node:fs/promises';
+import { appendFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnknownOperationError } from './aws-api-errors.ts';
-import { fileLines } from './file-lines.ts';
+import { fileLinesAsync } from './file-lines.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
 import { createRateBucket } from './rate-bucket.ts';
 
@@ -68,6 +67,8 @@ export interface LocalLogsOptions {
   readonly retentionDays?: number;
   /** The clock retention is counted on (tests move one). @default Date.now */
   readonly now?: () => number;
+  /** The clock `filterRate` is counted on, in ms (tests step one). @default performance.now */
+  readonly rateClock?: () => number;
   /**
    * FilterLogEvents calls a second the endpoint answers, a second's worth at once, before it answers
    * ThrottlingException as CloudWatch Logs does (counted on `performance.now()`).
@@ -89,7 +90,10 @@ const PRUNE_EVERY_MS = 24 * 3600_000;
 export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
   const { dir, onError = () => {}, now = Date.now } = options;
   const retentionMs = (options.retentionDays ?? 30) * 24 * 3600_000;
-  const filterRate = createRateBucket(options.filterRate ?? FILTER_LOG_EVENTS_RATE, () => performance.now());
+  const filterRate = createRateBucket(
+    options.filterRate ?? FILTER_LOG_EVENTS_RATE,
+    options.rateClock ?? (() => performance.now()),
+  );
   const groups = new Set<string>();
   const memory = new Map<string, string[]>();
   /** Each group's appends, chained so they land in order. */
@@ -138,7 +142,7 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
     const file = fileOf(group);
     const since = now() - retentionMs;
     const found: LogEvent[] = [];
-    for (const line of file === undefined ? (memory.get(group) ?? []) : fileLines(file)) {
+    for await (const line of file === undefined ? (memory.get(group) ?? []) : fileLinesAsync(file)) {
       const event = parseEvent(line);
       if (event !== undefined && event.timestamp >= since && keep(event)) found.push(event);
     }
@@ -217,32 +221,53 @@ function parseEvent(line: string): LogEvent | undefined {
 }
 
 /**
- * Makes `dir` exist and rewrites `file` (through a temporary file, renamed over it, a line at a time)
- * with the events from `since` on, when it holds an older one or a line cut off in the middle: what
- * follows is appended to whole lines.
+ * Makes `dir` exist and rewrites `file` with the events from `since` on (into a temporary file, in
+ * the same pass that reads it, renamed over it), when it holds an older one, a line cut off in the
+ * middle, or a last line without its newline: what follows is appended to whole lines.
  */
 async function keepUnexpired(dir: string, file: string, since: number): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const kept = (line: string) => {
-    const event = parseEvent(line);
-    return event !== undefined && event.timestamp >= since;
-  };
-  // The last of the lines is what follows the last newline: empty unless a crash cut it off.
-  let last = '';
-  let changed = false;
-  for (const line of fileLines(file)) {
-    last = line;
-    if (line !== '' && !kept(line)) changed = true;
-  }
-  if (!changed && last === '') return;
   const temporary = `${file}.${process.pid}.tmp`;
-  const descriptor = openSync(temporary, 'w');
+  const out = await open(temporary, 'w');
+  let changed = false;
   try {
-    for (const line of fileLines(file)) if (kept(line)) writeSync(descriptor, `${line}\n`);
+    // Written a megabyte at a time, not a syscall a line.
+    let batch = '';
+    for await (const line of fileLinesAsync(file)) {
+      const event = parseEvent(line);
+      if (event !== undefined && event.timestamp >= since) batch += `${line}\n`;
+      else changed = true;
+      if (batch.length >= 1024 * 1024) {
+        await out.write(batch);
+        batch = '';
+      }
+    }
+    await out.write(batch);
   } finally {
-    closeSync(descriptor);
+    await out.close();
   }
-  await rename(temporary, file);
+  if (changed || !(await endsWithNewline(file))) await rename(temporary, file);
+  else await rm(temporary, { force: true });
+}
+
+/** Whether `file` is empty, missing, or ends with a newline (as every whole line the logs write does). */
+async function endsWithNewline(file: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return true;
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

@@ -88,7 +88,8 @@ describe('createLocalLogs: FilterLogEvents over the kept log groups', () => {
 // searches several groups at once, or pages through one, meets it on AWS and must meet it here.
 describe('createLocalLogs: FilterLogEvents throttled at CloudWatch Logs’ 5 calls a second', () => {
   it('answers a second’s worth at once, then ThrottlingException until the bucket refills', async () => {
-    const logs = createLocalLogs();
+    let clock = 0;
+    const logs = createLocalLogs({ rateClock: () => clock });
     logs.createGroup('/aws/lambda/a');
     const call = () => logs.api('FilterLogEvents', { logGroupName: '/aws/lambda/a' });
     for (let answered = 0; answered < FILTER_LOG_EVENTS_RATE; answered++) await call();
@@ -97,8 +98,8 @@ describe('createLocalLogs: FilterLogEvents throttled at CloudWatch Logs’ 5 cal
       message: 'Rate exceeded',
       statusCode: 400,
     });
-    // A refused call takes no token: after a fifth of a second, one more is answered (and only one).
-    await new Promise((resolve) => setTimeout(resolve, 1_000 / FILTER_LOG_EVENTS_RATE + 20));
+    // A refused call takes no token: a fifth of a second later one more is answered (and only one).
+    clock += 1_000 / FILTER_LOG_EVENTS_RATE;
     await expect(call()).resolves.toMatchObject({ events: [] });
     await expect(call()).rejects.toMatchObject({ name: 'ThrottlingException' });
   });
