@@ -1,5 +1,6 @@
 import { appendFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FILTER_LOG_EVENTS_PER_SECOND } from '@sidestep/manifest';
 import { UnknownOperationError } from './aws-api-errors.ts';
 import { fileLinesAsync } from './file-lines.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
@@ -12,12 +13,6 @@ export const LOGS_TARGET_PREFIX = 'Logs_20140328';
 const MAX_LIMIT = 10_000;
 /** FilterLogEvents' most bytes a page: "as many log events as can fit in 1 MB". */
 const MAX_PAGE_BYTES = 1024 * 1024;
-/**
- * FilterLogEvents' calls a second, per account and Region: "a default quota of 5 transactions per
- * second (TPS) per account/Region", a hard limit that "[doesn't] qualify for a limit increase", above
- * which the call is throttled (https://repost.aws/knowledge-center/cloudwatch-logs-throttling).
- */
-export const FILTER_LOG_EVENTS_RATE = 5;
 
 /** One kept log event, as FilterLogEvents answers it. */
 export interface LogEvent {
@@ -72,7 +67,7 @@ export interface LocalLogsOptions {
   /**
    * FilterLogEvents calls a second the endpoint answers, a second's worth at once, before it answers
    * ThrottlingException as CloudWatch Logs does (counted on `performance.now()`).
-   * @default {@link FILTER_LOG_EVENTS_RATE}
+   * @default {@link FILTER_LOG_EVENTS_PER_SECOND}
    */
   readonly filterRate?: number;
 }
@@ -91,7 +86,7 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
   const { dir, onError = () => {}, now = Date.now } = options;
   const retentionMs = (options.retentionDays ?? 30) * 24 * 3600_000;
   const filterRate = createRateBucket(
-    options.filterRate ?? FILTER_LOG_EVENTS_RATE,
+    options.filterRate ?? FILTER_LOG_EVENTS_PER_SECOND,
     options.rateClock ?? (() => performance.now()),
   );
   const groups = new Set<string>();

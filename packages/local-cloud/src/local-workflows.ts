@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { eventsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
+import { FARGATE_RUN_TASK_RATE } from '@sidestep/workflows';
 import pLimit from 'p-limit';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { openExecutionStore } from './execution-store.ts';
@@ -35,7 +36,6 @@ import {
   ECS_RUN_TASK_SYNC,
   EcsInvalidParameterError,
   ecsRunTaskSync,
-  FARGATE_RUN_TASK_RATE,
   LAMBDA_INVOKE,
   lambdaInvoke,
   type RunTaskOutcome,

@@ -182,19 +182,12 @@ export class EcsInvalidParameterError extends StatesTaskError {
 }
 
 /**
- * Fargate's RunTask calls a second per account and Region, burst and sustained: "The rate quota for
- * calls to the Amazon ECS RunTask API is 20 calls per second (burst and sustained)"
- * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html).
- */
-export const FARGATE_RUN_TASK_RATE = 20;
-
-/**
  * `arn:aws:states:::ecs:runTask.sync`: runs the task, waits for it to stop and returns its
  * description (PascalCase, as the integration returns DescribeTasks' task). A non-zero exit code
  * of the essential container fails the task with `States.TaskFailed` and the description as the
  * `Cause`, as Step Functions does when the task stops with a failure
  * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html). A call `admit` refuses
- * (the local cloud's {@link FARGATE_RUN_TASK_RATE}) starts nothing and fails as a throttled RunTask
+ * (the local cloud's `FARGATE_RUN_TASK_RATE`, @sidestep/workflows) starts nothing and fails as a throttled RunTask
  * does, `ECS.AmazonECSException` "Rate exceeded", before anything else is looked at.
  */
 export function ecsRunTaskSync(

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { compileFilterPattern, createLocalLogs, FILTER_LOG_EVENTS_RATE } from '../src/local-logs.ts';
+import { FILTER_LOG_EVENTS_PER_SECOND } from '@sidestep/manifest';
+import { compileFilterPattern, createLocalLogs } from '../src/local-logs.ts';
 import { type FixtureCloud, startFixtureCloud } from './fixtures/fixture-cloud.ts';
 import { fixtureDir, queuelessService } from './fixtures/manifests.ts';
 
@@ -92,14 +93,14 @@ describe('createLocalLogs: FilterLogEvents throttled at CloudWatch Logs’ 5 cal
     const logs = createLocalLogs({ rateClock: () => clock });
     logs.createGroup('/aws/lambda/a');
     const call = () => logs.api('FilterLogEvents', { logGroupName: '/aws/lambda/a' });
-    for (let answered = 0; answered < FILTER_LOG_EVENTS_RATE; answered++) await call();
+    for (let answered = 0; answered < FILTER_LOG_EVENTS_PER_SECOND; answered++) await call();
     await expect(call()).rejects.toMatchObject({
       name: 'ThrottlingException',
       message: 'Rate exceeded',
       statusCode: 400,
     });
     // A refused call takes no token: a fifth of a second later one more is answered (and only one).
-    clock += 1_000 / FILTER_LOG_EVENTS_RATE;
+    clock += 1_000 / FILTER_LOG_EVENTS_PER_SECOND;
     await expect(call()).resolves.toMatchObject({ events: [] });
     await expect(call()).rejects.toMatchObject({ name: 'ThrottlingException' });
   });

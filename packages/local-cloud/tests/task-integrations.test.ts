@@ -1,11 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { FARGATE_RUN_TASK_RATE } from '@sidestep/workflows';
 import { createRateBucket } from '../src/rate-bucket.ts';
-import {
-  ecsRunTaskSync,
-  FARGATE_RUN_TASK_RATE,
-  type RunTaskOutcome,
-  StatesTaskError,
-} from '../src/task-integrations.ts';
+import { ecsRunTaskSync, type RunTaskOutcome, StatesTaskError } from '../src/task-integrations.ts';
 
 function outcome(ended: Pick<RunTaskOutcome, 'exitCode' | 'signal'>): RunTaskOutcome {
   return {

@@ -184,6 +184,14 @@ export function mailEventLogGroupName(environment: string): string {
   return `/aws/events/${resourceName(environment, 'mail-events')}`;
 }
 
+/**
+ * CloudWatch Logs' FilterLogEvents calls a second, per account and Region: "a default quota of 5
+ * transactions per second (TPS) per account/Region", a hard limit, above which a call is throttled
+ * (https://repost.aws/knowledge-center/cloudwatch-logs-throttling). The operator tools keep to it
+ * (ops' log search), and the local cloud enforces it.
+ */
+export const FILTER_LOG_EVENTS_PER_SECOND = 5;
+
 /** The dead-letter queue name for a queue: `sidestep-<env>-<name>-dlq`. */
 export function deadLetterQueueName(environment: string, queueName: string): string {
   return `${resourceName(environment, queueName)}-dlq`;

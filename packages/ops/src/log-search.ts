@@ -4,6 +4,7 @@ import {
   FilterLogEventsCommand,
   type FilterLogEventsCommandOutput,
 } from '@aws-sdk/client-cloudwatch-logs';
+import { FILTER_LOG_EVENTS_PER_SECOND } from '@sidestep/manifest';
 import pThrottle from 'p-throttle';
 import type { SearchError } from './errors.ts';
 import type { OpsContext } from './ops-context.ts';
@@ -12,12 +13,8 @@ import { isAccessDenied } from './queues.ts';
 /** FilterLogEvents' most events a page (API_FilterLogEvents: `limit` "Maximum value of 10000"). */
 const MAX_PAGE = 10_000;
 
-/**
- * FilterLogEvents' calls a second, per account and Region: "a default quota of 5 transactions per
- * second (TPS) per account/Region", a hard limit, above which a call is throttled
- * (https://repost.aws/knowledge-center/cloudwatch-logs-throttling). The local cloud enforces it too.
- */
-export const FILTER_LOG_EVENTS_PER_SECOND = 5;
+/** CloudWatch Logs' FilterLogEvents quota, which the process keeps to. */
+export { FILTER_LOG_EVENTS_PER_SECOND };
 
 /**
  * Every FilterLogEvents call this process makes, at most {@link FILTER_LOG_EVENTS_PER_SECOND} in any

@@ -45,6 +45,7 @@ export { InvalidScheduleError } from './invalid-schedule-error.ts';
 export { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 export { nextFireTimes } from './next-fire-times.ts';
 export {
+  FARGATE_RUN_TASK_RATE,
   TRANSIENT_ECS_ERRORS,
   TRANSIENT_EXPORT_FINALIZER_ERRORS,
   TRANSIENT_LAMBDA_ERRORS,

@@ -63,9 +63,7 @@ export const TRANSIENT_EXPORT_FINALIZER_ERRORS = [
  * Spot capacity unavailable, for one), which the `.sync` integration raises under that name
  * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html).
  * `ECS.AmazonECSException`: among others RunTask throttled ("Rate exceeded"), which Fargate does past
- * 20 calls a second, burst and sustained, per account and Region
- * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html): a burst of uploads
- * starts a task each.
+ * {@link FARGATE_RUN_TASK_RATE} calls a second.
  * `ECS.InvalidParameterException`: what RunTask answers when the EC2 calls it makes for the task's
  * network interface are throttled ("Error retrieving security group information for [sg-…]: Request
  * limit exceeded", the "asynchronous throttling" of
@@ -83,9 +81,17 @@ export const TRANSIENT_ECS_ERRORS = [
 ] as const;
 
 /**
+ * Fargate's RunTask calls a second per account and Region, burst and sustained: "The rate quota for
+ * calls to the Amazon ECS RunTask API is 20 calls per second (burst and sustained)"
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html). A burst of uploads
+ * starts a task each; the local cloud throttles RunTask at it.
+ */
+export const FARGATE_RUN_TASK_RATE = 20;
+
+/**
  * The batch task's start retried on {@link TRANSIENT_ECS_ERRORS}: 7 retries from 10 s, doubling, at
  * most 60 s apart (10, 20, 40, 60, 60, 60, 60: at most 5 min 10 s, with full jitter about half),
- * long enough for a burst of a few hundred uploads at Fargate's 20 RunTask calls a second.
+ * long enough for a burst of a few hundred uploads at Fargate's {@link FARGATE_RUN_TASK_RATE} RunTask calls a second.
  */
 export const ECS_START_RETRY = retry(TRANSIENT_ECS_ERRORS, 10, 7);
 
