@@ -346,9 +346,17 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     if (options.stateDirLock === undefined) {
       const lock = await lockStateDir(stateDir);
       stack.defer(() => lock.release());
-    } else await prepareStateDir(stateDir);
-    // Before anything starts: a service without its bundle would come up failing every invocation.
+    } else {
+      // A lock of another directory would let two clouds share this one.
+      if (resolve(options.stateDirLock.stateDir) !== stateDir) {
+        throw new Error(`stateDirLock holds ${options.stateDirLock.stateDir}, not the state dir ${stateDir}`);
+      }
+      await prepareStateDir(stateDir);
+    }
+    // Before anything starts: a service or a task without its bundle would come up failing every
+    // invocation, or every job.
     checkServiceBundles(services, options.functionUrls ?? [], options.rootDir);
+    await checkTaskBundles(tasks, options.rootDir);
     const iam = loadLocalIam(options, reporter);
     const { endpoint, sqs } = stack.use(
       await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),
@@ -364,7 +372,6 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         sandboxRecipients: options.mail?.sandboxRecipients,
       }),
     );
-    await checkTaskBundles(tasks, options.rootDir);
     const { database } = stack.use(await startDatabase(options, stateDir, host, reporter));
     const resources: LocalResources = {
       environment: LOCAL_ENVIRONMENT,
