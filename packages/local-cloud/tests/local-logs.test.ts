@@ -2,7 +2,7 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { FILTER_LOG_EVENTS_PER_SECOND } from '@sidestep/manifest';
 import { compileFilterPattern, createLocalLogs } from '../src/local-logs.ts';
 import { type FixtureCloud, startFixtureCloud } from './fixtures/fixture-cloud.ts';
@@ -227,72 +227,63 @@ describe('compileFilterPattern, operators inside values', () => {
 // "CloudWatch Logs deletes log events older than the retention setting" of their group; infra gives
 // every group 30 days by default (LOG_RETENTION_DAYS).
 describe('createLocalLogs retention', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'local-logs-retention-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
   it('answers no event older than the retention, and drops it from the file when the group is next written', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'local-logs-retention-'));
-    try {
-      const day = 24 * 3600_000;
-      let clock = 100 * day;
-      const group = '/aws/lambda/sidestep-local-z';
-      const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
-      const first = createLocalLogs({ dir, now: () => clock });
-      first.append(group, 's', line({ message: 'old' }), clock);
-      first.append(group, 's', line({ message: 'newer' }), clock + 20 * day);
-      await first.flushed();
-      clock += 31 * day;
-      const messages = async (logs: ReturnType<typeof createLocalLogs>) =>
-        (
-          (await logs.api('FilterLogEvents', { logGroupName: group })) as { events: { message: string }[] }
-        ).events.map((event) => JSON.parse(event.message).message);
-      expect(await messages(first)).toEqual(['newer']);
-      const next = createLocalLogs({ dir, now: () => clock });
-      next.append(group, 's', line({ message: 'now' }), clock);
-      await next.flushed();
-      expect(await messages(next)).toEqual(['newer', 'now']);
-      expect((await readFile(file, 'utf8')).trimEnd().split('\n')).toHaveLength(2);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const day = 24 * 3600_000;
+    let clock = 100 * day;
+    const group = '/aws/lambda/sidestep-local-z';
+    const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
+    const first = createLocalLogs({ dir, now: () => clock });
+    first.append(group, 's', line({ message: 'old' }), clock);
+    first.append(group, 's', line({ message: 'newer' }), clock + 20 * day);
+    await first.flushed();
+    clock += 31 * day;
+    const messages = async (logs: ReturnType<typeof createLocalLogs>) =>
+      (
+        (await logs.api('FilterLogEvents', { logGroupName: group })) as { events: { message: string }[] }
+      ).events.map((event) => JSON.parse(event.message).message);
+    expect(await messages(first)).toEqual(['newer']);
+    const next = createLocalLogs({ dir, now: () => clock });
+    next.append(group, 's', line({ message: 'now' }), clock);
+    await next.flushed();
+    expect(await messages(next)).toEqual(['newer', 'now']);
+    expect((await readFile(file, 'utf8')).trimEnd().split('\n')).toHaveLength(2);
   });
 
   // A developer leaves the local cloud up for weeks: the file must not keep what CloudWatch deleted
   // until the next restart.
   it('drops what passed the retention from the file once a day the group is written, without a restart', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'local-logs-retention-'));
-    try {
-      const day = 24 * 3600_000;
-      let clock = 100 * day;
-      const group = '/aws/lambda/sidestep-local-long';
-      const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
-      const logs = createLocalLogs({ dir, now: () => clock });
-      logs.append(group, 's', line({ message: 'old' }), clock);
-      await logs.flushed();
-      clock += 31 * day;
-      logs.append(group, 's', line({ message: 'a month later' }), clock);
-      await logs.flushed();
-      const kept = (await readFile(file, 'utf8')).trimEnd().split('\n');
-      expect(kept.map((text) => JSON.parse(JSON.parse(text).message).message)).toEqual(['a month later']);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const day = 24 * 3600_000;
+    let clock = 100 * day;
+    const group = '/aws/lambda/sidestep-local-long';
+    const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
+    const logs = createLocalLogs({ dir, now: () => clock });
+    logs.append(group, 's', line({ message: 'old' }), clock);
+    await logs.flushed();
+    clock += 31 * day;
+    logs.append(group, 's', line({ message: 'a month later' }), clock);
+    await logs.flushed();
+    const kept = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    expect(kept.map((text) => JSON.parse(JSON.parse(text).message).message)).toEqual(['a month later']);
   });
 
   it('ends a whole last line a crash left without its newline before it appends', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'local-logs-newline-'));
-    try {
-      const group = '/aws/lambda/sidestep-local-nl';
-      const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
-      const before = createLocalLogs({ dir, now: () => 10_000 });
-      before.append(group, 's', line({ message: 'whole' }), 1_000);
-      await before.flushed();
-      await writeFile(file, (await readFile(file, 'utf8')).trimEnd());
-      const after = createLocalLogs({ dir, now: () => 10_000 });
-      after.append(group, 's', line({ message: 'next' }), 2_000);
-      await after.flushed();
-      const kept = (await readFile(file, 'utf8')).trimEnd().split('\n');
-      expect(kept.map((text) => JSON.parse(JSON.parse(text).message).message)).toEqual(['whole', 'next']);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const group = '/aws/lambda/sidestep-local-nl';
+    const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
+    const before = createLocalLogs({ dir, now: () => 10_000 });
+    before.append(group, 's', line({ message: 'whole' }), 1_000);
+    await before.flushed();
+    await writeFile(file, (await readFile(file, 'utf8')).trimEnd());
+    const after = createLocalLogs({ dir, now: () => 10_000 });
+    after.append(group, 's', line({ message: 'next' }), 2_000);
+    await after.flushed();
+    const kept = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    expect(kept.map((text) => JSON.parse(JSON.parse(text).message).message)).toEqual(['whole', 'next']);
   });
 });
 
