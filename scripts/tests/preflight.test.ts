@@ -388,6 +388,25 @@ describe('preflight, Fargate vCPU quota', () => {
     ]);
   });
 
+  it('warns, without failing the deploy, when Service Quotas tracks no such quota in the region', async () => {
+    greenAccount();
+    quotas
+      .on(GetServiceQuotaCommand)
+      .rejects(
+        serviceError(
+          'NoSuchResourceException',
+          400,
+          'The request failed because the specified resource does not exist.',
+        ),
+      );
+    const run = await preflight(realSettings(), ['--only', 'fargate-vcpu']);
+    expect(run.exitCode).toBe(0);
+    expect(only(run, 'fargate-vcpu')).toMatchObject({
+      verdict: 'warn',
+      detail: expect.stringContaining('(L-3032A538) in eu-west-1: not checked'),
+    });
+  });
+
   it('reads the Spot quota for a batch task on FARGATE_SPOT', async () => {
     greenAccount();
     const run = await preflight({ ...realSettings(), SIDESTEP_STAGING_BATCH_CAPACITY: 'FARGATE_SPOT' }, [

@@ -1,5 +1,6 @@
-import { GetServiceQuotaCommand } from '@aws-sdk/client-service-quotas';
+import { GetServiceQuotaCommand, type GetServiceQuotaCommandOutput } from '@aws-sdk/client-service-quotas';
 import type { BatchCapacity } from '@sidestep/infra';
+import { errorName } from './aws-error.ts';
 import type { PreflightCheck } from './preflight-check.ts';
 import { resultsFor } from './preflight-check.ts';
 import { taskDefinitions } from './synthesized-stack.ts';
@@ -41,12 +42,26 @@ export const fargateQuotaCheck: PreflightCheck = {
     const result = resultsFor(check, family);
     if (task === undefined) return [result('pass', 'the stack defines no batch task')];
     const code = FARGATE_VCPU_QUOTA_CODES[capacity];
-    const answer = await clients.serviceQuotas.send(
-      new GetServiceQuotaCommand({ ServiceCode: 'fargate', QuotaCode: code }),
-    );
-    const quota = answer.Quota?.Value;
     const kind = capacity === 'FARGATE_SPOT' ? 'Spot' : 'On-Demand';
     const fix = `request a higher "Fargate ${kind} vCPU resource count" (Service Quotas > AWS Fargate, code ${code}) of at least ${task.vcpu * BATCH_TASKS_AT_ONCE}`;
+    let answer: GetServiceQuotaCommandOutput;
+    try {
+      answer = await clients.serviceQuotas.send(
+        new GetServiceQuotaCommand({ ServiceCode: 'fargate', QuotaCode: code }),
+      );
+    } catch (error) {
+      // Service Quotas does not track this quota in the region: nothing to compare, nothing to stop a
+      // deploy for; the operator looks in the console.
+      if (errorName(error) !== 'NoSuchResourceException') throw error;
+      return [
+        result(
+          'warn',
+          `Service Quotas has no Fargate ${kind} vCPU quota (${code}) in ${config.region}: not checked`,
+          fix,
+        ),
+      ];
+    }
+    const quota = answer.Quota?.Value;
     if (quota === undefined) {
       return [result('warn', `Service Quotas did not say the Fargate ${kind} vCPU quota (${code})`, fix)];
     }
