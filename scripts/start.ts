@@ -27,7 +27,7 @@ import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBanner, type StateAtStart } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
-import { checkPortsFree, PortInUseError } from './src/busy-ports.ts';
+import { checkPortsFree, PortInUseError, type StartPort } from './src/busy-ports.ts';
 import { COMMAND_EXAMPLES, LOCAL_CLOUD, UPLOAD_EXAMPLES } from './src/services.ts';
 
 const rootDir = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,22 +74,16 @@ const sendRate = settingParser(parseSendRate, 'the mail send rate', InvalidSendR
  * else is a bug, thrown with its stack.
  */
 function exitOnStartFailure(error: unknown): void {
-  if (error instanceof DatabasePortInUseError) {
-    console.error(
-      new PortInUseError({ flag: '--database-port', service: 'embedded PostgreSQL', port: error.port })
-        .message,
-    );
-    process.exit(1);
-  }
+  if (error instanceof DatabasePortInUseError)
+    error = new PortInUseError(startPort('--database-port'), error);
   // Taken after checkPortsFree found it free (or one of two flags given the same port).
-  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+  else if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     const { port: busy } = error as { port?: number };
-    const flag = busy === options.smtpPort ? '--smtp-port' : '--port';
-    const service = flag === '--port' ? 'SQS + S3 endpoint' : 'SMTP sink';
-    console.error(new PortInUseError({ flag, service, port: busy ?? 0 }).message);
-    process.exit(1);
+    const taken = startPorts.find((entry) => entry.port === busy) ?? startPort('--port');
+    error = new PortInUseError({ ...taken, port: busy ?? taken.port }, error);
   }
-  // A damaged state file, a DATABASE_URL it cannot use, a state dir it cannot write, a bundle not built.
+  // A busy port, another cloud on the state dir, a damaged state file, a DATABASE_URL it cannot use,
+  // a state dir it cannot write, a bundle not built.
   if (error instanceof LocalCloudStartError) {
     console.error(error.message);
     process.exit(1);
@@ -157,6 +151,21 @@ const options = program.opts<{
   iam: boolean;
 }>();
 
+const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
+
+/** The ports `npm start` listens on, each with the flag that moves it and what listens there. */
+const startPorts: readonly StartPort[] = [
+  { flag: '--port', service: 'SQS + S3 endpoint', port: options.port },
+  { flag: '--smtp-port', service: 'SMTP sink', port: options.smtpPort },
+  { flag: '--console-port', service: 'console', port: options.consolePort },
+  { flag: '--database-port', service: 'embedded PostgreSQL', port: options.databasePort },
+];
+
+/** The entry of {@link startPorts} that `flag` sets. */
+function startPort(flag: string): StartPort {
+  return startPorts.find((entry) => entry.flag === flag) as StartPort;
+}
+
 // Installed before the build and the start, not once the cloud is up: a Ctrl-C during the start
 // aborts it, and startLocalCloud stops what it had started (sandboxes and their /tmp directories)
 // instead of the process dying with them still there.
@@ -207,26 +216,18 @@ let stateDirLock: StateDirLock;
 try {
   stateDirLock = await lockStateDir(stateDir);
 } catch (error) {
-  // Another cloud holds it (StateDirInUseError), or it cannot be written: one line, exit 1.
-  if (!(error instanceof LocalCloudStartError)) throw error;
-  console.error(error.message);
-  process.exit(1);
+  // Another cloud holds it (StateDirInUseError), or it cannot be written.
+  exitOnStartFailure(error);
+  throw error;
 }
-const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
 // Before the build: a busy port found by the start itself would cost the build's minute first.
 try {
-  await checkPortsFree([
-    { flag: '--port', service: 'SQS + S3 endpoint', port: options.port },
-    { flag: '--smtp-port', service: 'SMTP sink', port: options.smtpPort },
-    { flag: '--console-port', service: 'console', port: options.consolePort },
-    ...(databaseUrl
-      ? []
-      : [{ flag: '--database-port', service: 'embedded PostgreSQL', port: options.databasePort }]),
-  ]);
+  await checkPortsFree(
+    databaseUrl ? startPorts.filter((entry) => entry.flag !== '--database-port') : startPorts,
+  );
 } catch (error) {
-  if (!(error instanceof PortInUseError)) throw error;
-  console.error(error.message);
-  process.exit(1);
+  exitOnStartFailure(error);
+  throw error;
 }
 
 if (options.build) await buildServices([...SERVICES, ...TASKS], rootDir);
@@ -289,10 +290,7 @@ try {
 } catch (error) {
   await cloud.stop();
   if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    console.error(
-      new PortInUseError({ flag: '--console-port', service: 'console', port: options.consolePort }).message,
-    );
-    process.exit(1);
+    exitOnStartFailure(new PortInUseError(startPort('--console-port'), error));
   }
   throw error;
 }

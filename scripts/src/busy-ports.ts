@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { LocalCloudStartError } from '@sidestep/local-cloud';
 
 /** A port `npm start` is to listen on, with the flag that sets it and what listens there. */
 export interface StartPort {
@@ -10,9 +11,12 @@ export interface StartPort {
   readonly port: number;
 }
 
-/** One of the ports `npm start` is to listen on is taken; `flag` is the one that moves it. */
-export class PortInUseError extends Error {
-  override readonly name = 'PortInUseError';
+/**
+ * One of the ports `npm start` is to listen on is taken; `flag` is the one that moves it. A start
+ * failure a person mends, printed as one line as the local cloud's own are.
+ */
+export class PortInUseError extends LocalCloudStartError {
+  override readonly name: string = 'PortInUseError';
   readonly port: number;
   readonly flag: string;
   constructor({ flag, service, port }: StartPort, cause?: unknown) {
