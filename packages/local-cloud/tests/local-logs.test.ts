@@ -10,14 +10,15 @@ import { fixtureDir, queuelessService } from './fixtures/manifests.ts';
 
 const line = (fields: Record<string, unknown>) => JSON.stringify({ level: 'INFO', ...fields });
 
+/** A directory of its own for each test's log groups, removed after it. */
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'local-logs-'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
 // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
 describe('createLocalLogs: FilterLogEvents over the kept log groups', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'local-logs-'));
-  });
-  afterAll(() => rm(dir, { recursive: true, force: true }));
-
   it('answers the events of a group that match a JSON pattern, oldest first, within the times asked', async () => {
     // Eight calls at once: more than CloudWatch Logs' 5 a second, which a test below holds it to.
     const logs = createLocalLogs({ dir: join(dir, 'a'), now: () => 10_000, filterRate: 100 });
@@ -181,37 +182,27 @@ describe('a local cloud’s CloudWatch Logs', () => {
 // taken it, and it must not make the group unreadable.
 describe('createLocalLogs after a line was cut off', () => {
   it('skips the cut line, and starts the next run’s first line on a line of its own', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'local-logs-cut-'));
-    try {
-      const group = '/aws/lambda/sidestep-local-x';
-      // Their events in the first seconds of its clock: none past the retention.
-      const before = createLocalLogs({ dir, now: () => 10_000 });
-      before.append(group, 's', line({ message: 'kept', jobId: 'j' }), 1_000);
-      await before.flushed();
-      await appendFile(join(dir, `${encodeURIComponent(group)}.jsonl`), '{"logStreamName":"s","timest');
-      const after = createLocalLogs({ dir, now: () => 10_000 });
-      after.append(group, 's', line({ message: 'after the crash', jobId: 'j' }), 2_000);
-      const { events } = (await after.api('FilterLogEvents', { logGroupName: group })) as {
-        events: { message: string }[];
-      };
-      expect(events.map((event) => JSON.parse(event.message).message)).toEqual(['kept', 'after the crash']);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const group = '/aws/lambda/sidestep-local-x';
+    // Their events in the first seconds of its clock: none past the retention.
+    const before = createLocalLogs({ dir, now: () => 10_000 });
+    before.append(group, 's', line({ message: 'kept', jobId: 'j' }), 1_000);
+    await before.flushed();
+    await appendFile(join(dir, `${encodeURIComponent(group)}.jsonl`), '{"logStreamName":"s","timest');
+    const after = createLocalLogs({ dir, now: () => 10_000 });
+    after.append(group, 's', line({ message: 'after the crash', jobId: 'j' }), 2_000);
+    const { events } = (await after.api('FilterLogEvents', { logGroupName: group })) as {
+      events: { message: string }[];
+    };
+    expect(events.map((event) => JSON.parse(event.message).message)).toEqual(['kept', 'after the crash']);
   });
 
   it('says when a line could not be kept, and keeps the others', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'local-logs-error-'));
-    try {
-      const errors: Error[] = [];
-      const logs = createLocalLogs({ dir: join(dir, 'a-file'), onError: (error) => errors.push(error) });
-      await appendFile(join(dir, 'a-file'), 'not a directory');
-      logs.append('/aws/lambda/y', 's', 'lost');
-      await logs.flushed();
-      expect(errors).toHaveLength(1);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const errors: Error[] = [];
+    const logs = createLocalLogs({ dir: join(dir, 'a-file'), onError: (error) => errors.push(error) });
+    await appendFile(join(dir, 'a-file'), 'not a directory');
+    logs.append('/aws/lambda/y', 's', 'lost');
+    await logs.flushed();
+    expect(errors).toHaveLength(1);
   });
 });
 
@@ -227,12 +218,6 @@ describe('compileFilterPattern, operators inside values', () => {
 // "CloudWatch Logs deletes log events older than the retention setting" of their group; infra gives
 // every group 30 days by default (LOG_RETENTION_DAYS).
 describe('createLocalLogs retention', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'local-logs-retention-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
-
   it('answers no event older than the retention, and drops it from the file when the group is next written', async () => {
     const day = 24 * 3600_000;
     let clock = 100 * day;
