@@ -17,6 +17,17 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
+const DAY = 24 * 3600_000;
+
+/** The file a group is kept in, in the test's directory. */
+const groupFile = (group: string) => join(dir, `${encodeURIComponent(group)}.jsonl`);
+
+/** The `message` of each line a group's file keeps, in order. */
+async function keptMessages(file: string): Promise<string[]> {
+  const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+  return lines.map((text) => JSON.parse(JSON.parse(text).message).message);
+}
+
 // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
 describe('createLocalLogs: FilterLogEvents over the kept log groups', () => {
   it('answers the events of a group that match a JSON pattern, oldest first, within the times asked', async () => {
@@ -187,7 +198,7 @@ describe('createLocalLogs after a line was cut off', () => {
     const before = createLocalLogs({ dir, now: () => 10_000 });
     before.append(group, 's', line({ message: 'kept', jobId: 'j' }), 1_000);
     await before.flushed();
-    await appendFile(join(dir, `${encodeURIComponent(group)}.jsonl`), '{"logStreamName":"s","timest');
+    await appendFile(groupFile(group), '{"logStreamName":"s","timest');
     const after = createLocalLogs({ dir, now: () => 10_000 });
     after.append(group, 's', line({ message: 'after the crash', jobId: 'j' }), 2_000);
     const { events } = (await after.api('FilterLogEvents', { logGroupName: group })) as {
@@ -219,15 +230,14 @@ describe('compileFilterPattern, operators inside values', () => {
 // every group 30 days by default (LOG_RETENTION_DAYS).
 describe('createLocalLogs retention', () => {
   it('answers no event older than the retention, and drops it from the file when the group is next written', async () => {
-    const day = 24 * 3600_000;
-    let clock = 100 * day;
+    let clock = 100 * DAY;
     const group = '/aws/lambda/sidestep-local-z';
-    const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
+    const file = groupFile(group);
     const first = createLocalLogs({ dir, now: () => clock });
     first.append(group, 's', line({ message: 'old' }), clock);
-    first.append(group, 's', line({ message: 'newer' }), clock + 20 * day);
+    first.append(group, 's', line({ message: 'newer' }), clock + 20 * DAY);
     await first.flushed();
-    clock += 31 * day;
+    clock += 31 * DAY;
     const messages = async (logs: ReturnType<typeof createLocalLogs>) =>
       (
         (await logs.api('FilterLogEvents', { logGroupName: group })) as { events: { message: string }[] }
@@ -243,23 +253,21 @@ describe('createLocalLogs retention', () => {
   // A developer leaves the local cloud up for weeks: the file must not keep what CloudWatch deleted
   // until the next restart.
   it('drops what passed the retention from the file once a day the group is written, without a restart', async () => {
-    const day = 24 * 3600_000;
-    let clock = 100 * day;
+    let clock = 100 * DAY;
     const group = '/aws/lambda/sidestep-local-long';
-    const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
+    const file = groupFile(group);
     const logs = createLocalLogs({ dir, now: () => clock });
     logs.append(group, 's', line({ message: 'old' }), clock);
     await logs.flushed();
-    clock += 31 * day;
+    clock += 31 * DAY;
     logs.append(group, 's', line({ message: 'a month later' }), clock);
     await logs.flushed();
-    const kept = (await readFile(file, 'utf8')).trimEnd().split('\n');
-    expect(kept.map((text) => JSON.parse(JSON.parse(text).message).message)).toEqual(['a month later']);
+    expect(await keptMessages(file)).toEqual(['a month later']);
   });
 
   it('ends a whole last line a crash left without its newline before it appends', async () => {
     const group = '/aws/lambda/sidestep-local-nl';
-    const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
+    const file = groupFile(group);
     const before = createLocalLogs({ dir, now: () => 10_000 });
     before.append(group, 's', line({ message: 'whole' }), 1_000);
     await before.flushed();
@@ -267,8 +275,7 @@ describe('createLocalLogs retention', () => {
     const after = createLocalLogs({ dir, now: () => 10_000 });
     after.append(group, 's', line({ message: 'next' }), 2_000);
     await after.flushed();
-    const kept = (await readFile(file, 'utf8')).trimEnd().split('\n');
-    expect(kept.map((text) => JSON.parse(JSON.parse(text).message).message)).toEqual(['whole', 'next']);
+    expect(await keptMessages(file)).toEqual(['whole', 'next']);
   });
 });
 
