@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryEvent } from './execution-history.ts';
 import type { RedriveToken } from './execution-redrive.ts';
@@ -40,8 +40,11 @@ export interface StoredExecution {
 
 /** Where Step Functions keeps its executions across restarts. */
 export interface ExecutionStore {
-  /** What the last run left, oldest first, each with its whole history. */
-  readonly restored: readonly (StoredExecution & { readonly history: readonly HistoryEvent[] })[];
+  /**
+   * What the last run left, oldest first, each with the number of its history's events; the events
+   * stay in the file until {@link ExecutionStore.readHistory} reads them.
+   */
+  readonly restored: readonly (StoredExecution & { readonly historyLength: number })[];
   /** The definitions (JSON text) the restored executions started with, by hash. */
   readonly definitions: ReadonlyMap<string, string>;
   /** The executions the last run left RUNNING, which opening failed with {@link LOST_EXECUTION}. */
@@ -58,6 +61,8 @@ export interface ExecutionStore {
   saveDefinition(hash: string, definition: string): void;
   /** Records events appended to an execution's history. */
   appendHistory(executionArn: string, events: readonly HistoryEvent[]): void;
+  /** An execution's whole history as recorded, read back from the file (none for an unknown one). */
+  readHistory(executionArn: string): HistoryEvent[];
   close(): void;
 }
 
@@ -91,13 +96,19 @@ export interface ExecutionStoreOptions {
  * Executions kept in a JSON-lines file: one line per change (an execution's fields, or events
  * appended to its history), appended with a synchronous write, so a process killed at any point
  * leaves every change it made but the line being written, which loading skips. At open the file
- * is compacted (one line per execution and one per history, written to a temporary file then
- * renamed over it), an execution that closed more than {@link EXECUTION_RETENTION_DAYS} days ago
- * is left out as Step Functions forgets it, and an execution the last run left RUNNING is failed
- * with {@link LOST_EXECUTION}, as Step Functions fails an execution it could not go on with; the
- * redrive (RedriveExecution) continues it from the state it was in. The file is read and written a
- * line at a time: a whole file of a busy developer's executions can be larger than the longest
- * string JavaScript can hold (2^29 - 24 characters), which a single read or join would fail on.
+ * is compacted (one line per execution, then its history's lines as they were written, to a
+ * temporary file then renamed over it), an execution that closed more than
+ * {@link EXECUTION_RETENTION_DAYS} days ago is left out as Step Functions forgets it, and an
+ * execution the last run left RUNNING is failed with {@link LOST_EXECUTION}, as Step Functions
+ * fails an execution it could not go on with; the redrive (RedriveExecution) continues it from the
+ * state it was in.
+ *
+ * The histories stay in the file: the store remembers where each history line is and reads an
+ * execution's back when asked ({@link ExecutionStore.readHistory}), so the memory an open store
+ * holds grows with the number of executions, not with their histories (a busy developer's weeks of
+ * executions held 0.7 GB of history in memory). The file is read and written a line at a time: it
+ * can be larger than the longest string JavaScript can hold (2^29 - 24 characters), which a single
+ * read or join would fail on.
  *
  * Plain JSON lines rather than node:sqlite: the writes are appends, never updates, and the file
  * can be read with any tool.
@@ -105,46 +116,59 @@ export interface ExecutionStoreOptions {
 export function openExecutionStore(file: string, options: ExecutionStoreOptions = {}): ExecutionStore {
   const now = options.now ?? (() => new Date());
   mkdirSync(dirname(file), { recursive: true });
-  const executions = new Map<string, StoredExecution & { history: HistoryEvent[] }>();
+  /** Each execution's last fields, the number of its history's events and where its history lines are. */
+  const executions = new Map<string, { fields: StoredExecution; events: number; lines: number[] }>();
   const definitions = new Map<string, string>();
   /** Lines that could not be parsed, and whether the last of them was the file's last line. */
   let unparsed = 0;
   let lastUnparsed = false;
-  for (const raw of fileLines(file, options.chunkBytes ?? 1024 * 1024)) {
-    if (raw.trim() === '') continue;
-    const line = parseLine(raw);
+  for (const { text, position, bytes } of fileLines(file, options.chunkBytes ?? 1024 * 1024)) {
+    if (text.trim() === '') continue;
+    // A history line's events are counted here, not kept: their dates are revived when read back.
+    const line = parseLine(text, !text.startsWith(HISTORY_LINE_START));
     lastUnparsed = line === undefined;
     if (lastUnparsed) unparsed += 1;
     if (line?.kind === 'execution') {
       const previous = executions.get(line.execution.executionArn);
-      executions.set(line.execution.executionArn, { ...line.execution, history: previous?.history ?? [] });
+      executions.set(line.execution.executionArn, {
+        events: 0,
+        lines: [],
+        ...previous,
+        fields: line.execution,
+      });
     } else if (line?.kind === 'history') {
-      executions.get(line.executionArn)?.history.push(...line.events);
+      const execution = executions.get(line.executionArn);
+      if (execution) {
+        execution.events += line.events.length;
+        execution.lines.push(position, bytes);
+      }
     } else if (line?.kind === 'definition') {
       definitions.set(line.hash, line.definition);
     }
   }
   const lost: string[] = [];
+  /** The event that fails each execution the last run left RUNNING. */
+  const failures = new Map<string, HistoryEvent>();
   for (const [arn, execution] of executions) {
-    if (execution.status !== 'RUNNING') continue;
+    if (execution.fields.status !== 'RUNNING') continue;
     lost.push(arn);
     const stopDate = now();
-    const id = execution.history.length + 1;
-    execution.history.push({
+    const id = execution.events + 1;
+    failures.set(arn, {
       id,
       previousEventId: id - 1,
       timestamp: stopDate,
       type: 'ExecutionFailed',
       executionFailedEventDetails: { ...LOST_EXECUTION },
     });
-    executions.set(arn, { ...execution, status: 'FAILED', stopDate, ...LOST_EXECUTION });
+    execution.fields = { ...execution.fields, status: 'FAILED', stopDate, ...LOST_EXECUTION };
   }
   const forgottenBefore = now().getTime() - EXECUTION_RETENTION_DAYS * 86_400_000;
-  for (const [arn, execution] of executions) {
-    if (execution.stopDate && execution.stopDate.getTime() < forgottenBefore) executions.delete(arn);
+  for (const [arn, { fields }] of executions) {
+    if (fields.stopDate && fields.stopDate.getTime() < forgottenBefore) executions.delete(arn);
   }
   // Only the definitions a kept execution started with.
-  const kept = new Set([...executions.values()].flatMap((execution) => execution.definitionHash ?? []));
+  const kept = new Set([...executions.values()].flatMap(({ fields }) => fields.definitionHash ?? []));
   for (const hash of definitions.keys()) if (!kept.has(hash)) definitions.delete(hash);
   // A last line cut off is what a kill leaves; any other line that cannot be read is damage, which
   // the compaction would make permanent: the file as it was is kept for whoever looks into it.
@@ -155,46 +179,108 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
     copyFileSync(file, copy);
     unreadable = { lines: damaged, copy };
   }
+  /** Where each kept execution's history lines are in the compacted file (offset, bytes, ...). */
+  const historyLines = new Map<string, number[]>();
   const compacted = openSync(`${file}.tmp`, 'w');
+  let size = 0;
+  const writeTo = (fd: number, text: string): [number, number] => {
+    const position = size;
+    const bytes = writeSync(fd, `${text}\n`) - 1;
+    size += bytes + 1;
+    return [position, bytes];
+  };
+  const old = executions.size > 0 ? openSync(file, 'r') : undefined;
   try {
-    const write = (line: Line) => writeSync(compacted, `${JSON.stringify(line)}\n`);
-    for (const [hash, definition] of definitions) write({ kind: 'definition', hash, definition });
-    for (const { history, ...execution } of executions.values()) {
-      write({ kind: 'execution', execution });
-      write({ kind: 'history', executionArn: execution.executionArn, events: history });
+    for (const [hash, definition] of definitions) {
+      writeTo(compacted, JSON.stringify({ kind: 'definition', hash, definition } satisfies Line));
+    }
+    for (const [arn, execution] of executions) {
+      writeTo(compacted, JSON.stringify({ kind: 'execution', execution: execution.fields } satisfies Line));
+      const lines: number[] = [];
+      // The history lines are copied as they were written, one at a time, never parsed again.
+      for (const text of linesAt(old as number, execution.lines)) lines.push(...writeTo(compacted, text));
+      const failure = failures.get(arn);
+      if (failure) {
+        lines.push(
+          ...writeTo(
+            compacted,
+            JSON.stringify({ kind: 'history', executionArn: arn, events: [failure] } satisfies Line),
+          ),
+        );
+      }
+      historyLines.set(arn, lines);
+      execution.lines = [];
+      execution.events += failure ? 1 : 0;
     }
   } finally {
     closeSync(compacted);
+    if (old !== undefined) closeSync(old);
   }
   renameSync(`${file}.tmp`, file);
   const fd = openSync(file, 'a');
-  const append = (line: Line) => writeSync(fd, `${JSON.stringify(line)}\n`);
+  const append = (line: Line): [number, number] => writeTo(fd, JSON.stringify(line));
+  const reader = openSync(file, 'r');
   return {
-    restored: [...executions.values()],
+    restored: [...executions.values()].map(({ fields, events }) => ({ ...fields, historyLength: events })),
     definitions,
     lost,
     ...(unreadable ? { unreadable } : {}),
-    saveExecution: (execution) => append({ kind: 'execution', execution }),
+    saveExecution: (execution) => {
+      append({ kind: 'execution', execution });
+      if (!historyLines.has(execution.executionArn)) historyLines.set(execution.executionArn, []);
+    },
     saveDefinition(hash, definition) {
       if (definitions.has(hash)) return;
       definitions.set(hash, definition);
       append({ kind: 'definition', hash, definition });
     },
     appendHistory(executionArn, events) {
-      if (events.length > 0) append({ kind: 'history', executionArn, events });
+      if (events.length === 0) return;
+      const at = append({ kind: 'history', executionArn, events });
+      historyLines.get(executionArn)?.push(...at);
     },
-    close: () => closeSync(fd),
+    readHistory(executionArn) {
+      const events: HistoryEvent[] = [];
+      for (const text of linesAt(reader, historyLines.get(executionArn) ?? [])) {
+        const line = parseLine(text, true);
+        if (line?.kind === 'history') events.push(...line.events);
+      }
+      return events;
+    },
+    close: () => {
+      closeSync(fd);
+      closeSync(reader);
+    },
   };
+}
+
+/** The lines at `positions` (offset, bytes, offset, bytes, ...) of the file open as `fd`. */
+function* linesAt(fd: number, positions: readonly number[]): Generator<string> {
+  for (let i = 0; i < positions.length; i += 2) {
+    const buffer = Buffer.alloc(positions[i + 1] as number);
+    readSync(fd, buffer, 0, buffer.length, positions[i] as number);
+    yield buffer.toString('utf8');
+  }
 }
 
 const DATE_FIELDS = new Set(['startDate', 'stopDate', 'redriveDate', 'timestamp']);
 
-/** A line as written, dates revived; `undefined` for an empty or torn (half-written) line. */
-function parseLine(raw: string): Line | undefined {
+/** How every history line starts, as `JSON.stringify` writes it. */
+const HISTORY_LINE_START = '{"kind":"history",';
+
+/**
+ * A line as written, its dates revived unless `revive` is false; `undefined` for an empty or torn
+ * (half-written) line.
+ */
+function parseLine(raw: string, revive: boolean): Line | undefined {
   if (raw.trim() === '') return undefined;
   try {
-    return JSON.parse(raw, (key, value) =>
-      DATE_FIELDS.has(key) && typeof value === 'string' ? new Date(value) : value,
+    return (
+      revive
+        ? JSON.parse(raw, (key, value) =>
+            DATE_FIELDS.has(key) && typeof value === 'string' ? new Date(value) : value,
+          )
+        : JSON.parse(raw)
     ) as Line;
   } catch {
     return undefined;

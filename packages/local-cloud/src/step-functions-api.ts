@@ -1,11 +1,6 @@
 import { AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
-import type {
-  ExecutionRecord,
-  ExecutionStatus,
-  ExecutionSummary,
-  LocalStepFunctions,
-} from './step-functions.ts';
+import type { ExecutionStatus, ExecutionSummary, LocalStepFunctions } from './step-functions.ts';
 
 /** The `X-Amz-Target` prefix of the Step Functions JSON API (`AWSStepFunctions.StartExecution`). */
 export const STEP_FUNCTIONS_TARGET_PREFIX = 'AWSStepFunctions';
@@ -42,7 +37,7 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
         return { executionArn: started.executionArn, startDate: epochSeconds(started.startDate) };
       }
       case 'DescribeExecution':
-        return describeExecution(sfn.describeExecution(requireString(input, 'executionArn')));
+        return describeExecution(sfn.describeExecutionSummary(requireString(input, 'executionArn')));
       case 'ListExecutions': {
         const stateMachineArn = requireString(input, 'stateMachineArn');
         const statusFilter = optionalString(input, 'statusFilter');
@@ -60,8 +55,8 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
         };
       }
       case 'GetExecutionHistory': {
-        const execution = sfn.describeExecution(requireString(input, 'executionArn'));
-        const events = input.reverseOrder === true ? [...execution.history].reverse() : execution.history;
+        const history = sfn.executionHistory(requireString(input, 'executionArn'));
+        const events = input.reverseOrder === true ? [...history].reverse() : history;
         const page = paginate(events, input, 100);
         return {
           events: page.items.map((event) => ({ ...event, timestamp: epochSeconds(event.timestamp) })),
@@ -134,7 +129,7 @@ function executionSummary(execution: ExecutionSummary): Record<string, unknown> 
   };
 }
 
-function describeExecution(execution: ExecutionRecord): Record<string, unknown> {
+function describeExecution(execution: ExecutionSummary): Record<string, unknown> {
   return {
     ...executionSummary(execution),
     input: execution.input,

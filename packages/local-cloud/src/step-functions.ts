@@ -101,7 +101,12 @@ export interface LocalStepFunctions {
     /** JSON text. @default '{}' */
     readonly input?: string;
   }): { executionArn: string; startDate: Date };
+  /** The execution with its whole history (a closed one's read from the store). */
   describeExecution(executionArn: string): ExecutionRecord;
+  /** The execution as DescribeExecution answers, without reading its history. */
+  describeExecutionSummary(executionArn: string): ExecutionSummary;
+  /** Its history's events, oldest first (GetExecutionHistory). */
+  executionHistory(executionArn: string): readonly HistoryEvent[];
   /** Newest first, without their histories (ListExecutions answers none; copying them is the cost). */
   listExecutions(stateMachineArn: string, statusFilter?: ExecutionStatus): ExecutionSummary[];
   /**
@@ -244,7 +249,11 @@ interface MutableExecution {
   output?: string;
   error?: string;
   cause?: string;
-  history: HistoryEvent[];
+  /**
+   * Its history while it runs; once it closed, with a store, the store's file holds it and
+   * {@link ExecutionStore.readHistory} reads it back (a redrive reads it into memory again).
+   */
+  history?: HistoryEvent[];
   redriveCount: number;
   redriveDate?: Date;
   /** The client tokens of its last successful redrives, oldest first. */
@@ -348,9 +357,9 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
   };
   const executions = new Map<string, MutableExecution>();
   for (const restored of store?.restored ?? []) {
+    const { historyLength: _length, ...fields } = restored;
     executions.set(restored.executionArn, {
-      ...restored,
-      history: [...restored.history],
+      ...fields,
       redriveTokens: [...(restored.redriveTokens ?? [])],
       abort: () => undefined,
       finished: Promise.resolve(),
@@ -376,12 +385,20 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     } = execution;
     store?.saveExecution(fields);
   };
+  /** An execution's history: in memory while it runs, read from the store once it closed. */
+  const historyOf = (execution: MutableExecution): HistoryEvent[] =>
+    execution.history ?? store?.readHistory(execution.executionArn) ?? [];
   /** Appends to an execution's history, and to the store. */
   const record = (execution: MutableExecution, events: readonly UnnumberedHistoryEvent[]) => {
+    execution.history ??= historyOf(execution);
     const before = execution.history.length;
     appendHistory(execution.history, events);
     store?.appendHistory(execution.executionArn, execution.history.slice(before));
   };
+  const snapshot = (execution: MutableExecution): ExecutionRecord => ({
+    ...summary(execution),
+    history: [...historyOf(execution)],
+  });
 
   const machineFor = (arnOrName: string): PreparedMachine => {
     const found = machines.find((m) => m.stateMachineArn === arnOrName || m.name === arnOrName);
@@ -602,7 +619,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         const event = entered ? runtimeFailureOf(logged, entered) : logged;
         trackCaughtTasks(event, caughtTasks);
         if (event.type === 'StateEntered') {
-          entered = { state: event.state.name, eventId: execution.history.length + 1 };
+          entered = { state: event.state.name, eventId: historyOf(execution).length + 1 };
         }
         // A redrive's history goes on from ExecutionRedriven, not from a second ExecutionStarted.
         if (execution.redriveCount > 0 && event.type === 'ExecutionStarted') continue;
@@ -658,7 +675,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       // The event log closes with the execution; the history is complete before the status shows.
       await consume.catch(() => undefined);
       // The cause as the history words it (a States.Runtime one names the state it happened in).
-      const last = execution.history.at(-1);
+      const last = historyOf(execution).at(-1);
       if (execution.status === 'FAILED' && last?.type === 'ExecutionFailed') {
         execution.cause = (last.executionFailedEventDetails as { cause?: string }).cause ?? execution.cause;
       }
@@ -667,6 +684,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       // results) alive as long as the execution is kept.
       execution.abort = () => undefined;
       save(execution);
+      // Its history is complete and in the store's file: memory holds only the running ones'.
+      if (store) delete execution.history;
       if (!stopped) statusChanged(execution);
       reporter({
         type: 'execution-finished',
@@ -737,6 +756,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       return { executionArn, startDate: execution.startDate };
     },
     describeExecution: (executionArn) => snapshot(executionFor(executionArn)),
+    describeExecutionSummary: (executionArn) => summary(executionFor(executionArn)),
+    executionHistory: (executionArn) => historyOf(executionFor(executionArn)),
     listExecutions(stateMachineArn, statusFilter) {
       const machine = machineFor(stateMachineArn);
       return [...executions.values()]
@@ -768,7 +789,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       if (meanwhile) return { redriveDate: meanwhile.redriveDate };
       refuseUnlessRedrivable();
       const machine = startedWith(execution);
-      const from = redriveStartOf(execution.history, machine.topLevelStates);
+      const from = redriveStartOf(historyOf(execution), machine.topLevelStates);
       const redriveDate = new Date();
       execution.redriveCount += 1;
       execution.redriveDate = redriveDate;
@@ -836,10 +857,6 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       await Promise.all(running.map((e) => e.finished));
     },
   };
-}
-
-function snapshot(execution: MutableExecution): ExecutionRecord {
-  return { ...summary(execution), history: [...execution.history] };
 }
 
 function summary(execution: MutableExecution): ExecutionSummary {
