@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -12,13 +11,8 @@ import {
   SFNClient,
 } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import {
-  createPostgresSchema,
-  type Database,
-  migrations,
-  openDatabase,
-  startEmbeddedPostgres,
-} from '@sidestep/db';
+import { createPostgresSchema, type Database, openDatabase } from '@sidestep/db';
+import { migratedDataDirectory } from '@sidestep/db/testing';
 import { synthStack } from '@sidestep/infra';
 import {
   type CollectingReporter,
@@ -88,7 +82,7 @@ export async function startPathCloud(
   let cloud: LocalCloud;
   try {
     if (options.databaseUrl === undefined) {
-      cpSync(await migratedDatabaseDir(), join(stateDir, LOCAL_STATE.database), { recursive: true });
+      cpSync(await migratedDataDirectory(), join(stateDir, LOCAL_STATE.database), { recursive: true });
     }
     cloud = await startLocalCloud({
       rootDir,
@@ -144,40 +138,6 @@ export async function startPathCloud(
       await schema?.drop();
     },
   };
-}
-
-let migratedDatabase: Promise<string> | undefined;
-
-/**
- * A migrated data directory of the embedded PostgreSQL, made once per machine for these migrations
- * and this lockfile (PGlite's version), that each path cloud's embedded database starts from a copy
- * of: opening a copy takes ~0.3 s where a new one (initdb, then every migration) takes ~3 s. The
- * cloud opens it as `npm start` opens the database it left, migrating it (nothing to apply).
- */
-function migratedDatabaseDir(): Promise<string> {
-  migratedDatabase ??= (async () => {
-    const key = createHash('sha256')
-      .update(JSON.stringify(migrations))
-      .update(readFileSync(join(rootDir, 'pnpm-lock.yaml')))
-      .digest('hex')
-      .slice(0, 16);
-    const dir = join(tmpdir(), `sidestep-path-cloud-pglite-${key}`);
-    if (existsSync(dir)) return dir;
-    const building = mkdtempSync(`${dir}.building-`);
-    try {
-      const embedded = await startEmbeddedPostgres({ dataDir: join(building, 'data') });
-      await embedded.close();
-      // Complete before anyone sees it; a jest worker building it at the same time loses the
-      // rename (the directory exists by then) and uses the other's.
-      renameSync(join(building, 'data'), dir);
-    } catch (error) {
-      if (!existsSync(dir)) throw error;
-    } finally {
-      rmSync(building, { recursive: true, force: true });
-    }
-    return dir;
-  })();
-  return migratedDatabase;
 }
 
 /**

@@ -76,13 +76,17 @@ export function pgliteTemplates(): Promise<PgliteTemplates> {
 /** How long another key's dumps are kept unused (each read of a dump refreshes its time). */
 export const UNUSED_TEMPLATE_MS = 24 * 60 * 60 * 1000;
 
-/** A dump's file name, or one being written (`.<pid>.<random>`): its key and kind. */
-const TEMPLATE_FILE = /^([0-9a-f]{16})-(?:empty|migrated)\.tar(\.\d+\.[0-9a-f]{8})?$/;
+/**
+ * A dump's file name or a migrated data directory's ({@link migratedDataDirectoryName}), or one
+ * being written (`.<pid>.<random>`): its key.
+ */
+const TEMPLATE_FILE = /^([0-9a-f]{16})-(?:empty\.tar|migrated\.tar|migrated\.data)(\.\d+\.[0-9a-f]{8})?$/;
 
 /**
- * Removes from `dir` the dumps of keys other than `key` (and anyone's partial writes) unused for
- * {@link UNUSED_TEMPLATE_MS}: each changed migration or PGlite version makes ~80 MB of new dumps,
- * and nothing else would ever remove the old ones. A process still reading one that goes has its open
+ * Removes from `dir` the dumps and data directories of keys other than `key` (and anyone's partial
+ * writes) unused for {@link UNUSED_TEMPLATE_MS}: each changed migration or PGlite version makes
+ * ~80 MB of new dumps (and the tests' data directory ~39 MB), and nothing else would ever remove the
+ * old ones. A process still reading one that goes has its open
  * file; one about to read it finds it gone and makes the dumps again. Other files are left alone.
  */
 export async function pruneTemplates(dir: string, key: string, now = Date.now()): Promise<void> {
@@ -91,7 +95,8 @@ export async function pruneTemplates(dir: string, key: string, now = Date.now())
     if (!match || (match[1] === key && match[2] === undefined)) continue;
     const path = join(dir, name);
     try {
-      if (now - (await stat(path)).mtimeMs > UNUSED_TEMPLATE_MS) await rm(path, { force: true });
+      if (now - (await stat(path)).mtimeMs > UNUSED_TEMPLATE_MS)
+        await rm(path, { recursive: true, force: true });
     } catch {
       // Removed meanwhile by another process.
     }
@@ -102,7 +107,7 @@ export async function pruneTemplates(dir: string, key: string, now = Date.now())
  * Whether `dir` is this user's alone (made 0700 if missing): a database started from a dump another
  * user could have written would be theirs to shape, so such a directory is neither read nor written.
  */
-async function ownDirectory(dir: string): Promise<boolean> {
+export async function ownDirectory(dir: string): Promise<boolean> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const own = await stat(dir);
@@ -112,13 +117,21 @@ async function ownDirectory(dir: string): Promise<boolean> {
   }
 }
 
+/**
+ * The name, in {@link pgliteTemplateDirectory}, of the data directory with every migration applied
+ * that `@sidestep/db/testing`'s `migratedDataDirectory` makes for `key`.
+ */
+export function migratedDataDirectoryName(key: string): string {
+  return `${key}-migrated.data`;
+}
+
 /** Where this user's dumps are kept: a directory of the system's temporary one, named for the user. */
 export function pgliteTemplateDirectory(): string {
   return join(tmpdir(), `sidestep-pglite-templates-${process.getuid?.() ?? 'user'}`);
 }
 
 /** The templates' key: PGlite's version and every migration. */
-function templateKey(): string {
+export function templateKey(): string {
   const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   const root = entry.slice(0, entry.lastIndexOf('@electric-sql/pglite') + '@electric-sql/pglite'.length);
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };

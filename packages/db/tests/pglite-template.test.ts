@@ -96,4 +96,29 @@ describe('pgliteTemplates', () => {
       'notes.txt',
     ]);
   });
+
+  // The path tests' migrated data directory (@sidestep/db/testing's migratedDataDirectory) is kept
+  // beside the dumps: each changed migration or lockfile had left a 39 MB one in /tmp for good.
+  it("prunes other keys' migrated data directories unused for a day, with what they hold", async () => {
+    const dir = mkdtempSync(join(scratch, 'prune-data-'));
+    const now = Date.now();
+    const directories: Record<string, number> = {
+      'aaaaaaaaaaaaaaaa-migrated.data': now - 2 * UNUSED_TEMPLATE_MS, // the key in use
+      'bbbbbbbbbbbbbbbb-migrated.data': now - 2 * UNUSED_TEMPLATE_MS,
+      'bbbbbbbbbbbbbbbb-migrated.data.4242.0a1b2c3d': now - 2 * UNUSED_TEMPLATE_MS, // a crashed build
+      'cccccccccccccccc-migrated.data': now - 60_000, // used within the day
+      'some-project': now - 2 * UNUSED_TEMPLATE_MS, // not ours
+    };
+    for (const [name, time] of Object.entries(directories)) {
+      mkdirSync(join(dir, name, 'base'), { recursive: true });
+      writeFileSync(join(dir, name, 'base', 'PG_VERSION'), '17');
+      utimesSync(join(dir, name), new Date(time), new Date(time));
+    }
+    await pruneTemplates(dir, 'aaaaaaaaaaaaaaaa', now);
+    expect(readdirSync(dir).sort()).toEqual([
+      'aaaaaaaaaaaaaaaa-migrated.data',
+      'cccccccccccccccc-migrated.data',
+      'some-project',
+    ]);
+  });
 });
