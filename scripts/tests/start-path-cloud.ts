@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createPostgresSchema, type Database, openDatabase } from '@sidestep/db';
-import { migratedDataDirectory } from '@sidestep/db/testing';
+import { migratedDataDirectory } from '@sidestep/db/migrated-data-directory';
 import { synthStack } from '@sidestep/infra';
 import {
   type CollectingReporter,

@@ -119,7 +119,7 @@ export async function ownDirectory(dir: string): Promise<boolean> {
 
 /**
  * The name, in {@link pgliteTemplateDirectory}, of the data directory with every migration applied
- * that `@sidestep/db/testing`'s `migratedDataDirectory` makes for `key`.
+ * that `@sidestep/db/migrated-data-directory` makes for `key`.
  */
 export function migratedDataDirectoryName(key: string): string {
   return `${key}-migrated.data`;
