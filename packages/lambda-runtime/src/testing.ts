@@ -19,7 +19,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, globSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { expect } from '@jest/globals';
+import { expect, it } from '@jest/globals';
 import { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
 import { type LambdaDockerfile, readLambdaDockerfile, stageTaskRoot } from './image.ts';
 import { processStatFields } from './process-stat.ts';
@@ -108,6 +108,9 @@ export interface ImageFunctionOptions
 
 /** A service's image staged for a test: its Dockerfile and a task root holding what it copies. */
 export interface LambdaImage {
+  /** The service's package directory, where its Dockerfile is. */
+  readonly packageDir: string;
+  readonly service: ImageService;
   readonly dockerfile: LambdaDockerfile;
   /** A fresh directory outside the workspace with the copied files, as /var/task in the image. */
   readonly taskRoot: string;
@@ -155,6 +158,8 @@ export function stageLambdaImage(packageDir: string, service: ImageService): Lam
   const user = lambdaSandboxUser();
   const started: FunctionHost[] = [];
   return {
+    packageDir,
+    service,
     dockerfile,
     taskRoot,
     async start({ environment, ...options }) {
@@ -183,6 +188,36 @@ export function stageLambdaImage(packageDir: string, service: ImageService): Lam
     },
   };
 }
+
+/**
+ * The tests of the contract every Lambda service image keeps, one `it` each: its Dockerfile copies
+ * only the bundle ({@link expectBundleOnlyImage}) and sets `environment` (the variables a service
+ * needs in its image, such as `NODE_EXTRA_CA_CERTS` for the base image's Amazon CAs), its notices
+ * name every third-party package in it ({@link expectThirdPartyNotices}), and a cold start reads
+ * the compiled code its build step wrote ({@link expectCompiledCodeFromImage}).
+ */
+export function itKeepsTheImageContract(
+  image: LambdaImage,
+  options: { readonly environment?: Readonly<Record<string, string>> } = {},
+): void {
+  it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
+    expectBundleOnlyImage(image.dockerfile, image.service.handler);
+    for (const [name, value] of Object.entries(options.environment ?? {})) {
+      expect(image.dockerfile.environment[name]).toBe(value);
+    }
+  });
+
+  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
+    expectThirdPartyNotices(image.taskRoot, image.packageDir);
+  });
+
+  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
+    await expectCompiledCodeFromImage(image);
+  });
+}
+
+/** The base image's Amazon CAs (RDS's among them), which Node loads only through this variable. */
+export const BASE_IMAGE_CA_CERTS = { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } as const;
 
 /**
  * Asserts that a cold start of the staged image reads V8's compiled code from the cache its

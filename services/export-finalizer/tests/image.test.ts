@@ -3,12 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
-import {
-  expectBundleOnlyImage,
-  expectCompiledCodeFromImage,
-  expectThirdPartyNotices,
-  stageLambdaImage,
-} from '@sidestep/lambda-runtime/testing';
+import { itKeepsTheImageContract, stageLambdaImage } from '@sidestep/lambda-runtime/testing';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 import { service } from '../service.ts';
 import { isSignedFor, rowsForMiB, writeExport } from './export-fixture.ts';
@@ -64,17 +59,7 @@ afterAll(async () => {
 });
 
 describe('export-finalizer image', () => {
-  it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
-    expectBundleOnlyImage(image.dockerfile, service.handler);
-  });
-
-  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
-    expectThirdPartyNotices(image.taskRoot, packageDir);
-  });
-
-  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
-    await expectCompiledCodeFromImage(image);
-  });
+  itKeepsTheImageContract(image);
 
   it('finalizes an export twice with one result, and its link downloads the file', async () => {
     // Two parts, the first S3-sized (5 MiB, stored), as the worker uploads them.

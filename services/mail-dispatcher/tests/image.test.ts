@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import {
-  expectBundleOnlyImage,
-  expectCompiledCodeFromImage,
-  expectThirdPartyNotices,
+  BASE_IMAGE_CA_CERTS,
+  itKeepsTheImageContract,
   stageLambdaImage,
 } from '@sidestep/lambda-runtime/testing';
 import { type SmtpSink, startSmtpSink } from '@sidestep/local-cloud';
@@ -72,19 +71,7 @@ function sqsEvent(bodies: string[]) {
 }
 
 describe('mail-dispatcher image', () => {
-  it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
-    expectBundleOnlyImage(image.dockerfile, service.handler);
-    // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
-    expect(image.dockerfile.environment.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
-  });
-
-  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
-    expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
-  });
-
-  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
-    await expectCompiledCodeFromImage(image);
-  });
+  itKeepsTheImageContract(image, { environment: BASE_IMAGE_CA_CERTS });
 
   it('runs the copied bundle through the Runtime API with a read-only task root and sends the mail', async () => {
     const job = {

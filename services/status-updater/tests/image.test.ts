@@ -3,9 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import {
-  expectBundleOnlyImage,
-  expectCompiledCodeFromImage,
-  expectThirdPartyNotices,
+  BASE_IMAGE_CA_CERTS,
+  itKeepsTheImageContract,
   stageLambdaImage,
 } from '@sidestep/lambda-runtime/testing';
 import { service } from '../service.ts';
@@ -31,19 +30,7 @@ afterAll(async () => {
 const executionId = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-test-import:image-1';
 
 describe('status-updater image', () => {
-  it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
-    expectBundleOnlyImage(image.dockerfile, service.handler);
-    // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
-    expect(image.dockerfile.environment.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
-  });
-
-  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
-    expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
-  });
-
-  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
-    await expectCompiledCodeFromImage(image);
-  });
+  itKeepsTheImageContract(image, { environment: BASE_IMAGE_CA_CERTS });
 
   it('registers a job twice with one result and reports a refused transition by its error name', async () => {
     const register = {
