@@ -19,11 +19,14 @@ let failNext = false;
 let failed: () => void = () => undefined;
 let release: () => void = () => undefined;
 let held: Promise<void> | undefined;
+/** How many times the ledger was read. */
+let reads = 0;
 
 beforeAll(async () => {
   browser = await launchChromium();
   const ledger = {
     listJobs: async () => {
+      reads += 1;
       if (failNext) {
         failNext = false;
         held = new Promise<void>((resolve) => {
@@ -87,6 +90,52 @@ describe('a live page whose read fails once', () => {
     await page.locator('#jobs a[href="/jobs/imp_after"]').waitFor({ timeout: 5_000 });
     await warning.waitFor({ state: 'hidden' });
     await page.locator('header .live-indicator:not([hidden])').waitFor();
+    await page.context().close();
+  });
+});
+
+/** Makes the page's tab hidden or shown again, as switching tabs does (`visibilitychange`). */
+async function setTabHidden(page: import('playwright-core').Page, hidden: boolean): Promise<void> {
+  await page.evaluate((hide) => {
+    Object.defineProperty(document, 'visibilityState', {
+      configurable: true,
+      get: () => (hide ? 'hidden' : 'visible'),
+    });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hide });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+// Each render reads the environment again: a forgotten tab must not keep spending the account's
+// API quotas (ListExecutions: 2 a second outside us-east-1, us-west-2 and eu-west-1,
+// https://docs.aws.amazon.com/step-functions/latest/dg/limits-overview.html).
+describe('a live page in a hidden tab', () => {
+  it('reads nothing while its tab is hidden, and shows the page as it is now once shown again', async () => {
+    const page = await (await browser.newContext()).newPage();
+    const opened = new URL(operatorConsole.url);
+    opened.pathname = '/jobs';
+    await page.goto(opened.toString());
+    await page.waitForURL(new URL('/jobs', operatorConsole.url).toString());
+    await page.locator('header .live-indicator:not([hidden])').waitFor();
+    // Live: read again every 100 ms.
+    const shown = reads;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(reads - shown).toBeGreaterThanOrEqual(3);
+
+    await setTabHidden(page, true);
+    // A read under way when the stream closed may still end.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const hidden = reads;
+    jobs = [sampleJobDetail({ id: 'imp_while_hidden', state: 'running' }), ...jobs];
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(reads).toBe(hidden);
+    expect(await page.locator('header .live-indicator').isHidden()).toBe(true);
+    expect(await page.locator('#jobs').textContent()).not.toContain('imp_while_hidden');
+
+    await setTabHidden(page, false);
+    await page.locator('#jobs a[href="/jobs/imp_while_hidden"]').waitFor({ timeout: 5_000 });
+    await page.locator('header .live-indicator:not([hidden])').waitFor();
+    expect(reads).toBeGreaterThan(hidden);
     await page.context().close();
   });
 });

@@ -7,7 +7,6 @@ if (live && main && 'EventSource' in window) {
   const indicator = document.querySelector('.live-indicator');
   const stale = document.getElementById('live-stale');
   const announcer = document.getElementById('live-announce');
-  const source = new EventSource(location.href);
   /** The newest body the server sent that is not shown yet. */
   let pending;
   const show = () => {
@@ -25,29 +24,49 @@ if (live && main && 'EventSource' in window) {
     const after = announcement(main);
     if (announcer && after && after !== before) announcer.textContent = after;
   };
-  source.onopen = () => indicator?.removeAttribute('hidden');
-  source.onmessage = (event) => {
-    stale?.setAttribute('hidden', '');
-    indicator?.removeAttribute('hidden');
-    pending = event.data;
-    show();
+  /** The page's stream while it is open; none while the tab is hidden or once the page is no longer live. */
+  let source;
+  let ended = false;
+  const connect = () => {
+    source = new EventSource(location.href);
+    source.onopen = () => indicator?.removeAttribute('hidden');
+    source.onmessage = (event) => {
+      stale?.setAttribute('hidden', '');
+      indicator?.removeAttribute('hidden');
+      pending = event.data;
+      show();
+    };
+    // A read the server could not make: the page stays as it was, says why, and is not shown as live
+    // until the server, which keeps trying, sends a body again.
+    source.addEventListener('stale', (event) => {
+      const reason = stale?.querySelector('.live-stale-error');
+      if (reason) reason.textContent = event.data;
+      stale?.removeAttribute('hidden');
+      indicator?.setAttribute('hidden', '');
+    });
+    source.addEventListener('end', () => {
+      ended = true;
+      disconnect();
+      show();
+    });
+    source.onerror = () => indicator?.setAttribute('hidden', '');
   };
-  // A read the server could not make: the page stays as it was, says why, and is not shown as live
-  // until the server, which keeps trying, sends a body again.
-  source.addEventListener('stale', (event) => {
-    const reason = stale?.querySelector('.live-stale-error');
-    if (reason) reason.textContent = event.data;
-    stale?.removeAttribute('hidden');
+  const disconnect = () => {
+    source?.close();
+    source = undefined;
     indicator?.setAttribute('hidden', '');
+  };
+  // Every render reads the environment again (a page of the overview makes four ListExecutions
+  // calls, against a quota of 2 a second in most Regions, which every operator tool of the account
+  // shares): a tab nobody looks at reads nothing. Hidden, its stream is closed (the server stops
+  // rendering it); shown again, a new stream's first event is the page as it is now.
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') disconnect();
+    else if (!ended && !source) connect();
   });
+  if (document.visibilityState !== 'hidden') connect();
   // Held while someone is in a form; shown once they leave it.
   main.addEventListener('focusout', () => setTimeout(show, 0));
-  source.addEventListener('end', () => {
-    source.close();
-    indicator?.setAttribute('hidden', '');
-    show();
-  });
-  source.onerror = () => indicator?.setAttribute('hidden', '');
 }
 
 /** The sentence saying the state the page's heading shows, where the page has one. */
