@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
 import { createOpsContext, type Ledger, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 import { launchChromium } from '../src/testing.ts';
 
@@ -55,15 +55,20 @@ afterAll(async () => {
   await context?.close();
 });
 
+/** A new browser page signed in by the printed URL, opened at the jobs list, once it is live. */
+async function openLiveJobsList(): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  const opened = new URL(operatorConsole.url);
+  opened.pathname = '/jobs';
+  await page.goto(opened.toString());
+  await page.waitForURL(new URL('/jobs', operatorConsole.url).toString());
+  await page.locator('header .live-indicator:not([hidden])').waitFor();
+  return page;
+}
+
 describe('a live page whose read fails once', () => {
   it('keeps its last body, says the live view could not refresh and why, and shows the next state once a read succeeds', async () => {
-    const page = await (await browser.newContext()).newPage();
-    // Signed in by the printed URL, opened at the jobs list.
-    const opened = new URL(operatorConsole.url);
-    opened.pathname = '/jobs';
-    await page.goto(opened.toString());
-    await page.waitForURL(new URL('/jobs', operatorConsole.url).toString());
-    await page.locator('header .live-indicator:not([hidden])').waitFor();
+    const page = await openLiveJobsList();
     expect(await page.locator('#jobs').textContent()).toContain('imp_before');
 
     const failedOnce = new Promise<void>((resolve) => {
@@ -95,7 +100,7 @@ describe('a live page whose read fails once', () => {
 });
 
 /** Makes the page's tab hidden or shown again, as switching tabs does (`visibilitychange`). */
-async function setTabHidden(page: import('playwright-core').Page, hidden: boolean): Promise<void> {
+async function setTabHidden(page: Page, hidden: boolean): Promise<void> {
   await page.evaluate((hide) => {
     Object.defineProperty(document, 'visibilityState', {
       configurable: true,
@@ -111,12 +116,7 @@ async function setTabHidden(page: import('playwright-core').Page, hidden: boolea
 // https://docs.aws.amazon.com/step-functions/latest/dg/limits-overview.html).
 describe('a live page in a hidden tab', () => {
   it('reads nothing while its tab is hidden, and shows the page as it is now once shown again', async () => {
-    const page = await (await browser.newContext()).newPage();
-    const opened = new URL(operatorConsole.url);
-    opened.pathname = '/jobs';
-    await page.goto(opened.toString());
-    await page.waitForURL(new URL('/jobs', operatorConsole.url).toString());
-    await page.locator('header .live-indicator:not([hidden])').waitFor();
+    const page = await openLiveJobsList();
     // Live: read again every 100 ms.
     const shown = reads;
     await new Promise((resolve) => setTimeout(resolve, 500));
