@@ -3,6 +3,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, ListExecutionsCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   DeleteMessageCommand,
   GetQueueUrlCommand,
@@ -491,6 +492,39 @@ describe('sidestep status', () => {
     expect(aged?.Attributes?.ApproximateReceiveCount).toBe('1');
     expect(table.stdout).toMatch(/^mail\s.*\d+s$/m);
   }, 60_000);
+
+  // The ended executions' counts come from CloudWatch's AWS/States metrics, on AWS and from the
+  // local cloud's CloudWatch here (its executions, when asked): they agree with ListExecutions.
+  it("counts the import workflow's executions of the last day as ListExecutions lists them", async () => {
+    // One that fails at once (an input with no upload event), whatever ran before this test.
+    const stateMachineArn = cloud.stepFunctions.stateMachineArn('sidestep-local-import');
+    const { executionArn } = await path.sfn.send(
+      new StartExecutionCommand({ stateMachineArn, name: `status-count-${run}`, input: '{}' }),
+    );
+    let status = 'RUNNING';
+    for (let tries = 0; status === 'RUNNING' && tries < 100; tries += 1) {
+      await sleep(100);
+      status = (await path.sfn.send(new DescribeExecutionCommand({ executionArn }))).status ?? 'RUNNING';
+    }
+    expect(status).toBe('FAILED');
+    const shown = await sidestep('status', '--json');
+    expect(shown.code).toBe(0);
+    const imports = (
+      JSON.parse(shown.stdout) as {
+        workflows: { workflow: string; running: number; failed24h: number; succeeded24h: number }[];
+      }
+    ).workflows.find((entry) => entry.workflow === 'import');
+    const listed = await path.sfn.send(new ListExecutionsCommand({ stateMachineArn, maxResults: 1000 }));
+    const executions = listed.executions ?? [];
+    const count = (...statuses: string[]) =>
+      executions.filter((execution) => statuses.includes(execution.status ?? '')).length;
+    expect(imports).toEqual({
+      workflow: 'import',
+      running: count('RUNNING'),
+      failed24h: count('FAILED', 'TIMED_OUT', 'ABORTED'),
+      succeeded24h: count('SUCCEEDED'),
+    });
+  });
 });
 
 describe('sidestep status, the DLQs without a source queue', () => {

@@ -20,7 +20,7 @@ let context: OpsContext;
 let operatorConsole: RunningConsole;
 let browser: Browser;
 let attacker: Server;
-/** The local cloud's endpoint, as far as the queues page reads it without SQS: no oldest ages. */
+/** The local cloud's endpoint, for what the pages read past the stubbed SQS and CloudWatch clients: 404. */
 let endpoint: Server;
 let attackerPort: number;
 /** The page the attacker's server sends next. */

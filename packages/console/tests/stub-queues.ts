@@ -5,7 +5,8 @@ import { mockClient } from 'aws-sdk-client-mock';
  * Stubs `context`'s SQS client (the console has no SQS dependency of its own), each call told by its
  * input: GetQueueUrl, GetQueueAttributes (one message visible), ReceiveMessage (one message of
  * `body`, receipt handle `r-1`, then none: each listing receives it once and finds the queue empty),
- * DeleteMessage, ChangeMessageVisibilityBatch. Answers how many ReceiveMessage calls the console has
+ * DeleteMessage, ChangeMessageVisibilityBatch; and its CloudWatch client, whose GetMetricData has no
+ * data (the queues' oldest ages unknown). Answers how many ReceiveMessage calls the console has
  * made so far, and the receipt handles it deleted.
  */
 export function stubQueues(
@@ -40,5 +41,6 @@ export function stubQueues(
       }
       return { Successful: [], Failed: [] };
     });
+  mockClient(context.clients.cloudWatch).onAnyCommand().resolves({ MetricDataResults: [] });
   return { receives: () => receives, deleted };
 }

@@ -5,6 +5,7 @@
  */
 
 export type { ArnScope, AuthorizationCheck } from './authorization-check.ts';
+export { cloudWatchAuthorization } from './cloudwatch-authorization.ts';
 export type { ContextValue, RequestContext } from './condition-match.ts';
 export { AuthorizationInputError, IamPolicyError, UnknownOperationError } from './errors.ts';
 export {

@@ -15,6 +15,21 @@ export class AwsValidationError extends Error {
   }
 }
 
+/**
+ * An error a local JSON-protocol API answers with 400: `name` is AWS's error code (or, for a
+ * query-compatible API such as CloudWatch, its error shape's name, as the SDK names it), `field` what
+ * the request got wrong (`operation` for a throttled or unknown call, the API having no field for it).
+ */
+export class AwsApiError extends Error {
+  readonly statusCode = 400;
+  readonly field: string;
+  constructor(code: string, field: string, message: string) {
+    super(message);
+    this.name = code;
+    this.field = field;
+  }
+}
+
 /** An operation a local JSON API (`api`: "Step Functions", "EventBridge") does not serve. */
 export class UnknownOperationError extends Error {
   override readonly name = 'UnknownOperationException';

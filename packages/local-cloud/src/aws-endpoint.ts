@@ -104,6 +104,8 @@ export interface QueuedMessage {
     Record<string, { readonly DataType?: string; readonly StringValue?: string }>
   >;
   readonly approximateReceiveCount: number;
+  /** When SQS accepted it (ms since the epoch): its `SentTimestamp`. */
+  readonly sentTimestamp: number;
 }
 
 /** A running SQS + S3 endpoint. */

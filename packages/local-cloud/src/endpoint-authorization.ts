@@ -1,5 +1,6 @@
 import {
   type AuthorizationCheck,
+  cloudWatchAuthorization,
   eventsAuthorization,
   lambdaAuthorization,
   logsAuthorization,
@@ -21,6 +22,7 @@ import type {
 } from './endpoint-authorizer.ts';
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { invokeTarget, LAMBDA_INVOKE_PATH, lambdaErrorResponse } from './lambda-invoke.ts';
+import { CLOUDWATCH_TARGET_PREFIX } from './local-cloudwatch.ts';
 import { type AccessDenial, ANONYMOUS, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { LOGS_TARGET_PREFIX, logGroupOf } from './local-logs.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
@@ -33,7 +35,16 @@ const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
 /** What a request is, for IAM: its API, operation and the checks AWS makes. */
 export interface RequestAuthorization {
-  readonly api: 'sqs' | 's3' | 'states' | 'events' | 'secretsmanager' | 'logs' | 'lambda' | 'lambda-url';
+  readonly api:
+    | 'sqs'
+    | 's3'
+    | 'states'
+    | 'events'
+    | 'secretsmanager'
+    | 'logs'
+    | 'cloudwatch'
+    | 'lambda'
+    | 'lambda-url';
   readonly operation: string;
   readonly checks: readonly AuthorizationCheck[];
   /** SQS only: the protocol of the request, for the error's shape. */
@@ -128,6 +139,7 @@ function guessApi(request: EndpointRequest): RequestAuthorization['api'] {
   if (target.startsWith('AWSEvents.')) return 'events';
   if (target.startsWith('secretsmanager.')) return 'secretsmanager';
   if (target.startsWith(`${LOGS_TARGET_PREFIX}.`)) return 'logs';
+  if (target.startsWith(`${CLOUDWATCH_TARGET_PREFIX}.`)) return 'cloudwatch';
   if (target.startsWith('AmazonSQS.') || isSqsQuery(request)) return 'sqs';
   return 's3';
 }
@@ -201,6 +213,9 @@ export function requestAuthorization(
     }
     if (prefix === LOGS_TARGET_PREFIX) {
       return { api: 'logs', operation, checks: logsChecks(operation, body) };
+    }
+    if (prefix === CLOUDWATCH_TARGET_PREFIX) {
+      return { api: 'cloudwatch', operation, checks: cloudWatchAuthorization(operation) };
     }
     throw new UnmappedRequestError(`no authorization mapping for X-Amz-Target ${target}`);
   }
@@ -467,7 +482,8 @@ export function refusal(
       body: `<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>${escapeXml(message)}</Message><Detail/></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
     };
   }
-  if (api === 'sqs') {
+  // SQS's and CloudWatch's JSON protocols are query-compatible: the query error code rides in a header.
+  if (api === 'sqs' || api === 'cloudwatch') {
     return {
       statusCode: 400,
       headers: {

@@ -7,9 +7,11 @@ import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
+import { executionMetricSamples } from './execution-metrics.ts';
 import { checkServiceBundles, startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { CLOUDWATCH_TARGET_PREFIX, createLocalCloudWatch } from './local-cloudwatch.ts';
 import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
 import { databaseSecretArn, localDatabaseSecret } from './local-database-secret.ts';
 import {
@@ -42,6 +44,7 @@ import { type LocalTriggersOptions, startLocalTriggers } from './local-triggers.
 import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
 import { startPipe } from './pipe.ts';
 import { startQueueConsumers } from './queue-consumers.ts';
+import { queueAgeSamples } from './queue-metrics.ts';
 import type { JobQueue } from './queues.ts';
 import { createSchedulesDeadLetterQueue, deadLetterFiring, deliverFiring } from './schedule-delivery.ts';
 import { type ScheduleDeadLetter, type ScheduleFiring, type Scheduler, startScheduler } from './scheduler.ts';
@@ -447,6 +450,17 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         // status-updater's short transactions moving between imports. PostgreSQL serves them all.
         ...(database?.kind === 'embedded' ? { taskCapacity: 1 } : {}),
       }),
+    );
+    // CloudWatch's GetMetricData for what operator tools read of it on AWS: the executions' counts
+    // per state machine and each queue's oldest message age, computed from the executions and the
+    // queues when asked.
+    endpoint.serveJsonApi(
+      CLOUDWATCH_TARGET_PREFIX,
+      createLocalCloudWatch(async (metric) =>
+        metric.namespace === 'AWS/States'
+          ? executionMetricSamples(stepFunctions, metric)
+          : queueAgeSamples((queueName) => endpoint.peek(queueName), metric, Date.now()),
+      ).api,
     );
     // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.
     const deliver = (firing: ScheduleFiring, ruleArn?: string) =>

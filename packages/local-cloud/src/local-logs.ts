@@ -1,7 +1,7 @@
 import { appendFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FILTER_LOG_EVENTS_PER_SECOND } from '@sidestep/manifest';
-import { UnknownOperationError } from './aws-api-errors.ts';
+import { AwsApiError, UnknownOperationError } from './aws-api-errors.ts';
 import { fileLinesAsync } from './file-lines.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
 import { createRateBucket } from './rate-bucket.ts';
@@ -37,15 +37,6 @@ export interface LocalLogs {
   readonly api: JsonApiHandler;
   /** Settles once every line appended so far is on disk. */
   flushed(): Promise<void>;
-}
-
-/** An error CloudWatch Logs answers with (its code as `name`, 400). */
-class LogsError extends Error {
-  readonly statusCode = 400;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = code;
-  }
 }
 
 /** Options of {@link createLocalLogs}. */
@@ -146,16 +137,20 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
 
   const filterLogEvents = async (input: Record<string, unknown>) => {
     // Throttled before anything else is looked at, as a rate limit in front of the API is.
-    if (!filterRate.admit()) throw new LogsError('ThrottlingException', 'Rate exceeded');
+    if (!filterRate.admit()) throw new AwsApiError('ThrottlingException', 'operation', 'Rate exceeded');
     const group = logGroupOf(input);
     if (!groups.has(group))
-      throw new LogsError('ResourceNotFoundException', 'The specified log group does not exist.');
+      throw new AwsApiError(
+        'ResourceNotFoundException',
+        'logGroupName',
+        'The specified log group does not exist.',
+      );
     const matches = compileFilterPattern(stringField(input, 'filterPattern') ?? '');
     const startTime = numberField(input, 'startTime');
     const endTime = numberField(input, 'endTime');
     const limit = numberField(input, 'limit') ?? MAX_LIMIT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw new LogsError('InvalidParameterException', `limit must be from 1 to ${MAX_LIMIT}`);
+      throw new AwsApiError('InvalidParameterException', 'limit', `limit must be from 1 to ${MAX_LIMIT}`);
     }
     const streams = input.logStreamNames;
     const prefix = stringField(input, 'logStreamNamePrefix');
@@ -273,8 +268,9 @@ export function logGroupOf(input: Record<string, unknown>): string {
   const name = stringField(input, 'logGroupName');
   const identifier = stringField(input, 'logGroupIdentifier');
   if ((name === undefined) === (identifier === undefined)) {
-    throw new LogsError(
+    throw new AwsApiError(
       'InvalidParameterException',
+      'logGroupName',
       'LogGroupName or LogGroupIdentifier parameter is required, but not both',
     );
   }
@@ -297,7 +293,7 @@ function tokenOffset(token: string | undefined): number {
   if (token === undefined) return 0;
   const offset = Number(Buffer.from(token, 'base64url').toString());
   if (!Number.isInteger(offset) || offset < 0) {
-    throw new LogsError('InvalidParameterException', 'The specified nextToken is invalid.');
+    throw new AwsApiError('InvalidParameterException', 'nextToken', 'The specified nextToken is invalid.');
   }
   return offset;
 }
@@ -378,9 +374,10 @@ export function compileFilterPattern(pattern: string): (message: string) => bool
   };
 }
 
-function unsupportedPattern(pattern: string): LogsError {
-  return new LogsError(
+function unsupportedPattern(pattern: string): AwsApiError {
+  return new AwsApiError(
     'InvalidParameterException',
+    'filterPattern',
     `the local cloud's FilterLogEvents takes terms, or a JSON pattern of $.field = "string" comparisons joined by || or &&, not ${JSON.stringify(pattern)}`,
   );
 }

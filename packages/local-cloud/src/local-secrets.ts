@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { UnknownOperationError } from './aws-api-errors.ts';
+import { AwsApiError, UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
 import { localSecretArn, partialSecretArn } from './local-names.ts';
 import { readStateFile, writeStateFile } from './local-state.ts';
@@ -42,20 +42,9 @@ export function randomSecretValue(): string {
   return randomBytes(32).toString('hex');
 }
 
-/** A Secrets Manager error: `name` is AWS's error code, answered with 400 as the JSON protocol does. */
-class SecretsManagerError extends Error {
-  readonly statusCode = 400;
-  readonly field: string;
-  constructor(code: string, field: string, message: string) {
-    super(message);
-    this.name = code;
-    this.field = field;
-  }
-}
-
 /** ResourceNotFoundException, with the message Secrets Manager gives. */
-function notFound(detail?: string): SecretsManagerError {
-  return new SecretsManagerError(
+function notFound(detail?: string): AwsApiError {
+  return new AwsApiError(
     'ResourceNotFoundException',
     'SecretId',
     detail === undefined
@@ -139,7 +128,7 @@ export function createLocalSecrets(file?: string): LocalSecrets {
       if (existing.secretString === value.secretString && existing.secretBinary === value.secretBinary) {
         return existing;
       }
-      throw new SecretsManagerError(
+      throw new AwsApiError(
         'ResourceExistsException',
         'ClientRequestToken',
         'A resource with the ID you requested already exists.',
@@ -182,7 +171,7 @@ export function createLocalSecrets(file?: string): LocalSecrets {
     CreateSecret(input) {
       const name = stringField(input, 'Name', true);
       if (find(name)) {
-        throw new SecretsManagerError(
+        throw new AwsApiError(
           'ResourceExistsException',
           'Name',
           `The operation failed because the secret ${name} already exists.`,
@@ -294,7 +283,7 @@ function stringField(input: Record<string, unknown>, field: string, required = f
   const value = input[field];
   if (value === undefined && !required) return undefined;
   if (typeof value !== 'string' || value === '') {
-    throw new SecretsManagerError('InvalidParameterException', field, `Invalid parameter: ${field}`);
+    throw new AwsApiError('InvalidParameterException', field, `Invalid parameter: ${field}`);
   }
   return value;
 }
@@ -302,7 +291,7 @@ function stringField(input: Record<string, unknown>, field: string, required = f
 function stringList(input: Record<string, unknown>, field: string): string[] {
   const value = input[field];
   if (!Array.isArray(value) || value.length === 0 || !value.every((item) => typeof item === 'string')) {
-    throw new SecretsManagerError('InvalidParameterException', field, `Invalid parameter: ${field}`);
+    throw new AwsApiError('InvalidParameterException', field, `Invalid parameter: ${field}`);
   }
   return value;
 }
@@ -318,7 +307,7 @@ function secretValue(
   const secretString = stringField(input, 'SecretString');
   const secretBinary = stringField(input, 'SecretBinary');
   if (secretString !== undefined && secretBinary !== undefined) {
-    throw new SecretsManagerError(
+    throw new AwsApiError(
       'InvalidParameterException',
       'SecretString',
       "You can't specify both a binary secret value and a string secret value in the same secret.",
@@ -327,7 +316,7 @@ function secretValue(
   if (secretString !== undefined) return { secretString };
   if (secretBinary !== undefined) return { secretBinary };
   if (required) {
-    throw new SecretsManagerError(
+    throw new AwsApiError(
       'InvalidRequestException',
       'SecretString',
       'You must provide either SecretString or SecretBinary.',

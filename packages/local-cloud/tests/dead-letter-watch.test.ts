@@ -8,6 +8,7 @@ const message = (messageId: string): QueuedMessage => ({
   body: '{}',
   messageAttributes: {},
   approximateReceiveCount: 6,
+  sentTimestamp: 0,
 });
 
 /** A watch of the mail DLQ holding what `held` gives, checked every 10 ms, and what it reported. */

@@ -4,8 +4,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
@@ -159,6 +160,67 @@ describe('startLocalCloud', () => {
       requested: 'nope',
       known: ['echo-service'],
     });
+  });
+
+  // What operator tools read of CloudWatch on AWS (`sidestep status`, the console's overview), asked
+  // through the SDK's CloudWatch client (its query-compatible JSON protocol).
+  it("answers CloudWatch's GetMetricData: a queue's oldest message age, and none for a metric nothing sends", async () => {
+    const dlq = cloud.queueUrl('sidestep-local-echo-dlq');
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlq, MessageBody: 'waiting' }));
+    const cloudWatch = new CloudWatchClient({
+      endpoint: cloud.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    try {
+      const now = new Date();
+      const metric = (Namespace: string, MetricName: string, Name: string, Value: string) => ({
+        MetricStat: {
+          Metric: { Namespace, MetricName, Dimensions: [{ Name, Value }] },
+          Period: 60,
+          Stat: 'Maximum',
+        },
+      });
+      const answer = await cloudWatch.send(
+        new GetMetricDataCommand({
+          StartTime: new Date(now.getTime() - 15 * 60_000),
+          EndTime: new Date(now.getTime() + 60_000),
+          MetricDataQueries: [
+            {
+              Id: 'age',
+              ...metric('AWS/SQS', 'ApproximateAgeOfOldestMessage', 'QueueName', 'sidestep-local-echo-dlq'),
+            },
+            {
+              Id: 'failed',
+              ...metric(
+                'AWS/States',
+                'ExecutionsFailed',
+                'StateMachineArn',
+                'arn:aws:states:us-east-1:000000000000:stateMachine:none',
+              ),
+            },
+          ],
+        }),
+      );
+      const [age, failed] = answer.MetricDataResults ?? [];
+      expect(age).toMatchObject({ Id: 'age', StatusCode: 'Complete' });
+      expect(age?.Values).toHaveLength(1);
+      expect(age?.Values?.[0]).toBeGreaterThanOrEqual(0);
+      expect(age?.Timestamps?.[0]).toBeInstanceOf(Date);
+      expect(failed).toMatchObject({ Id: 'failed', Values: [], Timestamps: [] });
+      await expect(
+        cloudWatch.send(
+          new GetMetricDataCommand({
+            StartTime: now,
+            EndTime: now,
+            MetricDataQueries: [{ Id: 'age', ...metric('AWS/SQS', 'X', 'QueueName', 'q') }],
+          }),
+        ),
+      ).rejects.toMatchObject({ name: 'InvalidParameterValueException' });
+    } finally {
+      cloudWatch.destroy();
+      await sqs.send(new PurgeQueueCommand({ QueueUrl: dlq }));
+    }
   });
 
   it('stops cleanly: servers closed, sandboxes gone, a second stop is a no-op', async () => {

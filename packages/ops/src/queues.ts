@@ -87,64 +87,20 @@ export async function attributes(context: OpsContext, url: string): Promise<Reco
 }
 
 /**
- * GET `url` of the local cloud. A failure to connect is thrown as the AWS SDK's clients throw it (the
- * system error's `code`, ECONNREFUSED, on the error itself), naming the URL: `fetch` throws a bare
- * `TypeError: fetch failed` with all of that in its `cause`.
- */
-async function inspect(url: string): Promise<Response> {
-  try {
-    return await fetch(url);
-  } catch (error) {
-    const cause = (error as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
-    // A host of several addresses, each refused, fails with an AggregateError: a code, maybe no message.
-    const reason = cause?.message || cause?.code || (error as Error).message;
-    throw Object.assign(new Error(`GET ${url}: ${reason}`, { cause: error }), {
-      ...(cause?.code ? { code: cause.code } : {}),
-    });
-  }
-}
-
-/**
  * The age in seconds of the oldest message of each queue (null for an empty one), by name.
  *
- * SQS has no queue attribute for it: on AWS it is the CloudWatch metric `ApproximateAgeOfOldestMessage`
+ * SQS has no queue attribute for it: it is the CloudWatch metric `ApproximateAgeOfOldestMessage`
  * (namespace AWS/SQS, one-minute data that arrives a few minutes late; SQS stops sending it for a
  * queue idle for six hours, which reads as empty), the latest `Maximum` of the last 15 minutes, one
- * `GetMetricData` for all queues. The local cloud has no CloudWatch: there it is computed from the
- * messages themselves, their `SentTimestamp`, through fauxqs's non-destructive inspection route
- * (`GET /_fauxqs/queues/<name>`: ready, delayed and in-flight messages, nothing received, no receive
- * count changed). A receive-based peek would count as a receive and could dead-letter a message.
+ * `GetMetricData` for all queues. The local cloud's CloudWatch answers it from the messages
+ * themselves (their `SentTimestamp`, read without receiving them): a receive-based peek would count
+ * as a receive and could dead-letter a message.
  */
 export async function oldestMessageAges(
   context: OpsContext,
   queueNames: readonly string[],
   now: Date = new Date(),
 ): Promise<Map<string, number | null>> {
-  if (context.environment === 'local') {
-    const endpoint = context.endpoints.sqs ?? '';
-    return new Map(
-      await Promise.all(
-        queueNames.map(async (name): Promise<[string, number | null]> => {
-          const response = await inspect(`${endpoint}/_fauxqs/queues/${encodeURIComponent(name)}`);
-          if (!response.ok) return [name, null];
-          const { messages } = (await response.json()) as {
-            messages: Record<
-              'ready' | 'delayed' | 'inflight',
-              ({ sentTimestamp?: number } & { message?: { sentTimestamp?: number } })[]
-            >;
-          };
-          const sent = Object.values(messages)
-            .flat()
-            .map((entry) => entry.sentTimestamp ?? entry.message?.sentTimestamp)
-            .filter((timestamp): timestamp is number => typeof timestamp === 'number');
-          return [
-            name,
-            sent.length === 0 ? null : Math.max(0, Math.round((now.getTime() - Math.min(...sent)) / 1000)),
-          ];
-        }),
-      ),
-    );
-  }
   const answer = await context.clients.cloudWatch.send(
     new GetMetricDataCommand({
       StartTime: new Date(now.getTime() - 15 * 60_000),

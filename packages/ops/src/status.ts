@@ -1,5 +1,5 @@
 import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { type ExecutionStatus, ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import type { JobCounts } from '@sidestep/ledger';
 import { describeCause } from '@sidestep/runtime';
 import { type AsyncFailureStatus, asyncFailureStatuses } from './async-failures.ts';
@@ -39,41 +39,20 @@ export interface EnvironmentStatus {
 
 const DAY_MS = 86_400_000;
 
-/**
- * How far before the 24 hours the listing is paged. ListExecutions lists newest first by START date
- * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html), so an
- * execution that ended in the window may be listed after many that ended before it; one that started
- * more than this before the window is taken to have ended before it. sidestep's workflows end well
- * within it: every step has a timeout, and a job's whole run is bounded by its deadline (9 h by
- * default, `jobDeadlineSeconds` of @sidestep/workflows).
- */
-const LONGEST_EXECUTION_MS = 7 * DAY_MS;
-
-async function countExecutions(
-  context: OpsContext,
-  arn: string,
-  status: ExecutionStatus,
-  since: number,
-): Promise<number> {
+/** How many executions of state machine `arn` are running: ListExecutions with `statusFilter`, paged. */
+async function countRunning(context: OpsContext, arn: string): Promise<number> {
   let count = 0;
   let nextToken: string | undefined;
   do {
     const page = await context.clients.sfn.send(
       new ListExecutionsCommand({
         stateMachineArn: arn,
-        statusFilter: status,
+        statusFilter: 'RUNNING',
         maxResults: 1000,
         ...(nextToken ? { nextToken } : {}),
       }),
     );
-    for (const execution of page.executions ?? []) {
-      if (status === 'RUNNING') {
-        count += 1;
-        continue;
-      }
-      if ((execution.startDate ?? new Date(0)).getTime() < since - LONGEST_EXECUTION_MS) return count;
-      if ((execution.stopDate ?? execution.startDate ?? new Date(0)).getTime() >= since) count += 1;
-    }
+    count += page.executions?.length ?? 0;
     nextToken = page.nextToken;
   } while (nextToken);
   return count;
@@ -131,30 +110,21 @@ async function endedInTheLastDay(
 }
 
 /**
- * `workflow`'s executions running now, and those that ended in the 24 hours before `now`: failed
- * counts every unsuccessful end (FAILED, TIMED_OUT, ABORTED). On AWS the ended ones come from
- * CloudWatch ({@link endedInTheLastDay}); the local cloud, which has no CloudWatch and no quota, lists them.
+ * `workflow`'s executions running now (listed), and those that ended in the 24 hours before `now`
+ * (CloudWatch, {@link endedInTheLastDay}, the local cloud's too): failed counts every unsuccessful end
+ * (FAILED, TIMED_OUT, ABORTED).
  */
 export async function workflowStatus(
   context: OpsContext,
   workflow: string,
   now: Date,
 ): Promise<WorkflowStatus> {
-  const since = now.getTime() - DAY_MS;
   const arn = await stateMachineArn(context, workflow);
-  const count = (status: ExecutionStatus) => countExecutions(context, arn, status, since);
-  if (context.environment !== 'local') {
-    const [running, ended] = await Promise.all([count('RUNNING'), endedInTheLastDay(context, arn, now)]);
-    return { workflow, running, failed24h: ended.failed, succeeded24h: ended.succeeded };
-  }
-  const [running, failed, timedOut, aborted, succeeded24h] = await Promise.all([
-    count('RUNNING'),
-    count('FAILED'),
-    count('TIMED_OUT'),
-    count('ABORTED'),
-    count('SUCCEEDED'),
+  const [running, ended] = await Promise.all([
+    countRunning(context, arn),
+    endedInTheLastDay(context, arn, now),
   ]);
-  return { workflow, running, failed24h: failed + timedOut + aborted, succeeded24h };
+  return { workflow, running, failed24h: ended.failed, succeeded24h: ended.succeeded };
 }
 
 /** Queues, failed asynchronous invocations, workflows, schedules and jobs of the context's environment. */

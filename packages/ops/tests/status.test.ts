@@ -7,72 +7,42 @@ import { listExecutions } from '../src/executions.ts';
 import { status, workflowStatus } from '../src/status.ts';
 import { stagingContext } from './staging-context.ts';
 
+// Step Functions publishes ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted and
+// ExecutionsSucceeded per state machine (https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html).
 describe('workflowStatus', () => {
   const now = new Date('2026-12-05T12:00:00Z');
-  const hoursAgo = (hours: number) => new Date(now.getTime() - hours * 3_600_000);
 
-  // ListExecutions lists newest first by start date
-  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html), so an
-  // execution that ended in the last 24 h can come after one that ended before them.
-  // The local cloud lists its executions (no CloudWatch there, and no quota).
-  it('counts an execution that ended in the last 24 hours though listed after one that ended before (local)', async () => {
-    const { sfn, context: staging } = stagingContext();
+  // The local cloud answers GetMetricData from its executions (packages/local-cloud,
+  // local-cloudwatch.ts): the same reads, no listing of the ended executions there either.
+  it('reads the ended executions from CloudWatch locally too, listing only the running ones (local)', async () => {
+    const { sfn, cloudWatch, context: staging } = stagingContext();
     const context = { ...staging, environment: 'local' as const };
     sfn.on(ListExecutionsCommand).resolves({ executions: [] });
-    sfn.on(ListExecutionsCommand, { statusFilter: 'FAILED' }).resolves({
-      executions: [
-        {
-          executionArn: 'a',
-          stateMachineArn: 'm',
-          name: 'short',
-          status: 'FAILED',
-          startDate: hoursAgo(26),
-          stopDate: hoursAgo(25),
-        },
-        {
-          executionArn: 'b',
-          stateMachineArn: 'm',
-          name: 'long',
-          status: 'FAILED',
-          startDate: hoursAgo(30),
-          stopDate: hoursAgo(1),
-        },
+    cloudWatch.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: 'm0', Values: [1] },
+        { Id: 'm2', Values: [2] },
       ],
     });
-    expect(await workflowStatus(context, 'import', now)).toMatchObject({ failed24h: 1 });
-  });
-
-  it('counts executions that timed out or were aborted in the last 24 hours as failed (local)', async () => {
-    const { sfn, context: staging } = stagingContext();
-    const context = { ...staging, environment: 'local' as const };
-    sfn.on(ListExecutionsCommand).resolves({ executions: [] });
-    for (const status of ['TIMED_OUT', 'ABORTED'] as const) {
-      sfn.on(ListExecutionsCommand, { statusFilter: status }).resolves({
-        executions: [
-          {
-            executionArn: status,
-            stateMachineArn: 'm',
-            name: status,
-            status,
-            startDate: hoursAgo(3),
-            stopDate: hoursAgo(2),
-          },
-        ],
-      });
-    }
     expect(await workflowStatus(context, 'import', now)).toEqual({
       workflow: 'import',
       running: 0,
-      failed24h: 2,
+      failed24h: 3,
       succeeded24h: 0,
     });
+    expect(sfn.commandCalls(ListExecutionsCommand).map((call) => call.args[0].input.statusFilter)).toEqual([
+      'RUNNING',
+    ]);
+    expect(
+      cloudWatch.commandCalls(GetMetricDataCommand)[0]?.args[0].input.MetricDataQueries?.[0]?.MetricStat
+        ?.Metric,
+    ).toMatchObject({
+      Namespace: 'AWS/States',
+      Dimensions: [
+        { Name: 'StateMachineArn', Value: expect.stringMatching(/:stateMachine:sidestep-local-import$/) },
+      ],
+    });
   });
-});
-
-// Step Functions publishes ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted and
-// ExecutionsSucceeded per state machine (https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html).
-describe('workflowStatus on AWS', () => {
-  const now = new Date('2026-12-05T12:00:00Z');
 
   it('counts the last 24 hours from CloudWatch in one GetMetricData, listing only the running executions', async () => {
     const { context, sfn, cloudWatch } = stagingContext();

@@ -1,0 +1,85 @@
+import type { HistoryEvent } from './execution-history.ts';
+import type { MetricName, MetricSample } from './local-cloudwatch.ts';
+import { type LocalStepFunctions, StateMachineDoesNotExistError } from './step-functions.ts';
+
+/** The history event each end of an execution is, by the status it ends in. */
+const END_EVENTS = {
+  SUCCEEDED: 'ExecutionSucceeded',
+  FAILED: 'ExecutionFailed',
+  ABORTED: 'ExecutionAborted',
+  TIMED_OUT: 'ExecutionTimedOut',
+} as const;
+
+/**
+ * The history event each of Step Functions' execution count metrics counts, per state machine
+ * (dimension `StateMachineArn`): "For all redriven executions, the `Executions*` metric is emitted"
+ * besides its `RedrivenExecutions*` one, and a redrive is `ExecutionsRedriven`, not a start
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html).
+ */
+const COUNTED: Readonly<Record<string, { readonly event: string; readonly redrivenOnly?: boolean }>> = {
+  ExecutionsStarted: { event: 'ExecutionStarted' },
+  ExecutionsSucceeded: { event: END_EVENTS.SUCCEEDED },
+  ExecutionsFailed: { event: END_EVENTS.FAILED },
+  ExecutionsAborted: { event: END_EVENTS.ABORTED },
+  ExecutionsTimedOut: { event: END_EVENTS.TIMED_OUT },
+  ExecutionsRedriven: { event: 'ExecutionRedriven' },
+  RedrivenExecutionsSucceeded: { event: END_EVENTS.SUCCEEDED, redrivenOnly: true },
+  RedrivenExecutionsFailed: { event: END_EVENTS.FAILED, redrivenOnly: true },
+  RedrivenExecutionsAborted: { event: END_EVENTS.ABORTED, redrivenOnly: true },
+  RedrivenExecutionsTimedOut: { event: END_EVENTS.TIMED_OUT, redrivenOnly: true },
+};
+
+/**
+ * The samples (1 each, at the event's time) of an `AWS/States` execution count metric of one state
+ * machine, from the local Step Functions' executions: an execution never redriven from its start and
+ * end dates, a redriven one from its history (each attempt's end counts). None for another metric, a
+ * state machine the local cloud does not run, or other dimensions.
+ */
+export function executionMetricSamples(
+  stepFunctions: LocalStepFunctions,
+  metric: MetricName,
+): MetricSample[] {
+  const counted = COUNTED[metric.metricName];
+  const arn = metric.dimensions.StateMachineArn;
+  if (metric.namespace !== 'AWS/States' || !counted || Object.keys(metric.dimensions).length !== 1 || !arn) {
+    return [];
+  }
+  let executions: ReturnType<LocalStepFunctions['listExecutions']>;
+  try {
+    executions = stepFunctions.listExecutions(arn);
+  } catch (error) {
+    if (error instanceof StateMachineDoesNotExistError) return [];
+    throw error;
+  }
+  const samples: MetricSample[] = [];
+  for (const execution of executions) {
+    if (execution.redriveCount > 0) {
+      samples.push(...countedEvents(stepFunctions.executionHistory(execution.executionArn), counted));
+      continue;
+    }
+    if (counted.redrivenOnly) continue;
+    if (counted.event === 'ExecutionStarted') samples.push({ at: execution.startDate.getTime(), value: 1 });
+    else if (
+      execution.stopDate &&
+      END_EVENTS[execution.status as keyof typeof END_EVENTS] === counted.event
+    ) {
+      samples.push({ at: execution.stopDate.getTime(), value: 1 });
+    }
+  }
+  return samples;
+}
+
+function countedEvents(
+  history: readonly HistoryEvent[],
+  counted: { readonly event: string; readonly redrivenOnly?: boolean },
+): MetricSample[] {
+  const samples: MetricSample[] = [];
+  let redriven = false;
+  for (const event of history) {
+    if (event.type === counted.event && (!counted.redrivenOnly || redriven)) {
+      samples.push({ at: event.timestamp.getTime(), value: 1 });
+    }
+    if (event.type === 'ExecutionRedriven') redriven = true;
+  }
+  return samples;
+}
