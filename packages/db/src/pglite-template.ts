@@ -90,15 +90,35 @@ const TEMPLATE_FILE = /^([0-9a-f]{16})-(?:empty\.tar|migrated\.tar|migrated\.dat
  * file; one about to read it finds it gone and makes the dumps again. Other files are left alone.
  */
 export async function pruneTemplates(dir: string, key: string, now = Date.now()): Promise<void> {
-  for (const name of await readdir(dir)) {
-    const match = TEMPLATE_FILE.exec(name);
-    if (!match || (match[1] === key && match[2] === undefined)) continue;
+  await removeUnused(
+    dir,
+    (name) => {
+      const match = TEMPLATE_FILE.exec(name);
+      return match !== null && !(match[1] === key && match[2] === undefined);
+    },
+    now,
+  );
+}
+
+/**
+ * Removes the entries of `dir` that `removable` names, this user owns, and nobody wrote for
+ * {@link UNUSED_TEMPLATE_MS} (a directory with what it holds); what cannot be read or removed is left.
+ */
+export async function removeUnused(
+  dir: string,
+  removable: (name: string) => boolean,
+  now = Date.now(),
+): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names.filter(removable)) {
     const path = join(dir, name);
     try {
-      if (now - (await stat(path)).mtimeMs > UNUSED_TEMPLATE_MS)
+      const entry = await stat(path);
+      if (entry.uid === process.getuid?.() && now - entry.mtimeMs > UNUSED_TEMPLATE_MS) {
         await rm(path, { recursive: true, force: true });
+      }
     } catch {
-      // Removed meanwhile by another process.
+      // Removed meanwhile by another process, or not ours to remove.
     }
   }
 }

@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { pruneTemplates, UNUSED_TEMPLATE_MS } from '../src/pglite-template.ts';
+import { pruneTemplates, removeUnused, UNUSED_TEMPLATE_MS } from '../src/pglite-template.ts';
 
 const source = join(import.meta.dirname, '..', 'src', 'pglite-template.ts');
 const scratch = mkdtempSync(join(tmpdir(), 'sidestep-template-test-'));
@@ -97,7 +97,7 @@ describe('pgliteTemplates', () => {
     ]);
   });
 
-  // The path tests' migrated data directory (@sidestep/db/testing's migratedDataDirectory) is kept
+  // The path tests' migrated data directory (@sidestep/db/migrated-data-directory) is kept
   // beside the dumps: each changed migration or lockfile had left a 39 MB one in /tmp for good.
   it("prunes other keys' migrated data directories unused for a day, with what they hold", async () => {
     const dir = mkdtempSync(join(scratch, 'prune-data-'));
@@ -120,5 +120,23 @@ describe('pgliteTemplates', () => {
       'cccccccccccccccc-migrated.data',
       'some-project',
     ]);
+  });
+
+  // migratedDataDirectory removes the directories the path tests left in the system's temporary
+  // directory before they were kept beside the dumps (`sidestep-path-cloud-pglite-<key>`).
+  it('removes what a name test picks out, once unused for a day, and nothing else', async () => {
+    const dir = mkdtempSync(join(scratch, 'unused-'));
+    const now = Date.now();
+    const entries: Record<string, number> = {
+      'sidestep-path-cloud-pglite-aaaaaaaaaaaaaaaa': now - 2 * UNUSED_TEMPLATE_MS,
+      'sidestep-path-cloud-pglite-bbbbbbbbbbbbbbbb': now - 60_000,
+      'someone-else': now - 2 * UNUSED_TEMPLATE_MS,
+    };
+    for (const [name, time] of Object.entries(entries)) {
+      mkdirSync(join(dir, name, 'base'), { recursive: true });
+      utimesSync(join(dir, name), new Date(time), new Date(time));
+    }
+    await removeUnused(dir, (name) => name.startsWith('sidestep-path-cloud-pglite-'), now);
+    expect(readdirSync(dir).sort()).toEqual(['sidestep-path-cloud-pglite-bbbbbbbbbbbbbbbb', 'someone-else']);
   });
 });

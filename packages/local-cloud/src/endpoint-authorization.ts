@@ -454,7 +454,9 @@ function s3RequestAuthorization(
  *   the error after the status, `Forbidden`, as against S3);
  * - SQS query (XML): 403 `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>...`;
  * - SQS JSON: 400 with `x-amzn-query-error: AccessDenied;Sender`, the header AWS sends so SDKs keep
- *   the query protocol's error code (`AccessDenied`);
+ *   the query protocol's error code (`AccessDenied`); CloudWatch's JSON protocol is query-compatible
+ *   too and answered the same way (its status code for AccessDenied is not documented; the query
+ *   protocol's was 403);
  * - the other JSON APIs (Step Functions, EventBridge, Secrets Manager): 400
  *   `{"__type":"AccessDeniedException"}`;
  * - a function URL: 403 `{"Message":"Forbidden. For troubleshooting ..."}`.

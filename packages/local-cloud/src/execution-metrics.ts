@@ -32,16 +32,25 @@ const COUNTED: Readonly<Record<string, { readonly event: string; readonly redriv
 /**
  * The samples (1 each, at the event's time) of an `AWS/States` execution count metric of one state
  * machine, from the local Step Functions' executions: an execution never redriven from its start and
- * end dates, a redriven one from its history (each attempt's end counts). None for another metric, a
- * state machine the local cloud does not run, or other dimensions.
+ * end dates, a redriven one from its history (each attempt's end counts; `historyOf` reads it, the
+ * queries of one request sharing one read). None for another metric, a state machine the local cloud
+ * does not run, or other dimensions.
  */
 export function executionMetricSamples(
   stepFunctions: LocalStepFunctions,
   metric: MetricName,
+  historyOf: (executionArn: string) => readonly HistoryEvent[] = (executionArn) =>
+    stepFunctions.executionHistory(executionArn),
 ): MetricSample[] {
   const counted = COUNTED[metric.metricName];
   const arn = metric.dimensions.StateMachineArn;
-  if (metric.namespace !== 'AWS/States' || !counted || Object.keys(metric.dimensions).length !== 1 || !arn) {
+  // The dimension's value is the state machine's ARN (the local Step Functions also takes a name).
+  if (
+    metric.namespace !== 'AWS/States' ||
+    !counted ||
+    Object.keys(metric.dimensions).length !== 1 ||
+    !arn?.startsWith('arn:')
+  ) {
     return [];
   }
   let executions: ReturnType<LocalStepFunctions['listExecutions']>;
@@ -54,7 +63,7 @@ export function executionMetricSamples(
   const samples: MetricSample[] = [];
   for (const execution of executions) {
     if (execution.redriveCount > 0) {
-      samples.push(...countedEvents(stepFunctions.executionHistory(execution.executionArn), counted));
+      samples.push(...countedEvents(historyOf(execution.executionArn), counted));
       continue;
     }
     if (counted.redrivenOnly) continue;

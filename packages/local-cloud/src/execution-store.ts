@@ -1,4 +1,13 @@
-import { closeSync, copyFileSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryEvent } from './execution-history.ts';
 import type { RedriveToken } from './execution-redrive.ts';
@@ -64,6 +73,36 @@ export interface ExecutionStore {
   /** An execution's whole history as recorded, read back from the file (none for an unknown one). */
   readHistory(executionArn: string): HistoryEvent[];
   close(): void;
+}
+
+/** A line of the executions' file that could not be written whole (a full disk). */
+export class ExecutionStoreWriteError extends Error {
+  override readonly name = 'ExecutionStoreWriteError';
+  readonly file: string;
+  constructor(file: string, written: number, bytes: number) {
+    super(`${file}: wrote ${written} of a line's ${bytes} bytes (a full disk?)`);
+    this.file = file;
+  }
+}
+
+/** A history line of the executions' file that is not what the store wrote there. */
+export class ExecutionStoreReadError extends Error {
+  override readonly name = 'ExecutionStoreReadError';
+  readonly file: string;
+  constructor(file: string, executionArn: string) {
+    super(
+      `${file}: the history of ${executionArn} is not where it was written (was the file changed while the local cloud ran?)`,
+    );
+    this.file = file;
+  }
+}
+
+/** A read of a history after the store was closed (the local cloud stopping). */
+export class ExecutionStoreClosedError extends Error {
+  override readonly name = 'ExecutionStoreClosedError';
+  constructor(file: string) {
+    super(`${file}: the executions' store is closed (the local cloud is stopping)`);
+  }
 }
 
 /** The error and cause of an execution that was RUNNING when the local cloud stopped. */
@@ -183,11 +222,22 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
   const historyLines = new Map<string, number[]>();
   const compacted = openSync(`${file}.tmp`, 'w');
   let size = 0;
+  /**
+   * Writes a line at the end of the file open as `fd`: where it starts and its bytes. A write cut
+   * short (a full disk) throws, and the next line's position is the file's size again, not what the
+   * cut line would have taken.
+   */
   const writeTo = (fd: number, text: string): [number, number] => {
     const position = size;
-    const bytes = writeSync(fd, `${text}\n`) - 1;
-    size += bytes + 1;
-    return [position, bytes];
+    const line = Buffer.from(`${text}\n`);
+    let written = 0;
+    try {
+      written = writeSync(fd, line);
+    } finally {
+      size = written === line.length ? size + written : fstatSync(fd).size;
+    }
+    if (written !== line.length) throw new ExecutionStoreWriteError(file, written, line.length);
+    return [position, line.length - 1];
   };
   const old = executions.size > 0 ? openSync(file, 'r') : undefined;
   try {
@@ -220,6 +270,7 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
   const fd = openSync(file, 'a');
   const append = (line: Line): [number, number] => writeTo(fd, JSON.stringify(line));
   const reader = openSync(file, 'r');
+  let closed = false;
   return {
     restored: [...executions.values()].map(({ fields, events }) => ({ ...fields, historyLength: events })),
     definitions,
@@ -240,14 +291,21 @@ export function openExecutionStore(file: string, options: ExecutionStoreOptions 
       historyLines.get(executionArn)?.push(...at);
     },
     readHistory(executionArn) {
+      if (closed) throw new ExecutionStoreClosedError(file);
       const events: HistoryEvent[] = [];
       for (const text of linesAt(reader, historyLines.get(executionArn) ?? [])) {
         const line = parseLine(text, true);
-        if (line?.kind === 'history') events.push(...line.events);
+        // A line that is not the one written there: the file changed under the store.
+        if (line?.kind !== 'history' || line.executionArn !== executionArn) {
+          throw new ExecutionStoreReadError(file, executionArn);
+        }
+        events.push(...line.events);
       }
       return events;
     },
     close: () => {
+      if (closed) return;
+      closed = true;
       closeSync(fd);
       closeSync(reader);
     },

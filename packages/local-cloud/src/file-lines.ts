@@ -41,15 +41,16 @@ export function* fileLines(file: string, chunkBytes = 1024 * 1024): Generator<Fi
       return read;
     };
     for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {
+      const filled = chunk.subarray(0, read);
       let start = 0;
-      for (let end = chunk.indexOf(10, 0); end !== -1 && end < read; end = chunk.indexOf(10, end + 1)) {
-        pending.push(chunk.subarray(start, end));
+      for (let end = filled.indexOf(10); end !== -1; end = filled.indexOf(10, end + 1)) {
+        pending.push(filled.subarray(start, end));
         yield line(pending);
         pending = [];
         start = end + 1;
       }
       // The chunk's buffer is read into again: keep a copy of what is left of it.
-      if (start < read) pending.push(Buffer.from(chunk.subarray(start, read)));
+      if (start < read) pending.push(Buffer.from(filled.subarray(start)));
     }
     yield line(pending);
   } finally {

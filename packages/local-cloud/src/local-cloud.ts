@@ -7,6 +7,7 @@ import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
+import type { HistoryEvent } from './execution-history.ts';
 import { executionMetricSamples } from './execution-metrics.ts';
 import { checkServiceBundles, startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
@@ -456,11 +457,22 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     // queues when asked.
     endpoint.serveJsonApi(
       CLOUDWATCH_TARGET_PREFIX,
-      createLocalCloudWatch(async (metric) =>
-        metric.namespace === 'AWS/States'
-          ? executionMetricSamples(stepFunctions, metric)
-          : queueAgeSamples((queueName) => endpoint.peek(queueName), metric, Date.now()),
-      ).api,
+      createLocalCloudWatch(() => {
+        // The histories a request's queries read, read once for it.
+        const histories = new Map<string, readonly HistoryEvent[]>();
+        const historyOf = (executionArn: string) => {
+          let history = histories.get(executionArn);
+          if (!history) {
+            history = stepFunctions.executionHistory(executionArn);
+            histories.set(executionArn, history);
+          }
+          return history;
+        };
+        return async (metric, _from, to) =>
+          metric.namespace === 'AWS/States'
+            ? executionMetricSamples(stepFunctions, metric, historyOf)
+            : queueAgeSamples((queueName) => endpoint.peek(queueName), metric, Date.now(), to);
+      }).api,
     );
     // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.
     const deliver = (firing: ScheduleFiring, ruleArn?: string) =>

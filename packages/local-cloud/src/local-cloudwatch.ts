@@ -28,6 +28,12 @@ export interface MetricName {
  */
 export type MetricSource = (metric: MetricName, from: number, to: number) => Promise<readonly MetricSample[]>;
 
+/**
+ * A {@link MetricSource} for one GetMetricData request: what its queries share (the executions'
+ * histories its queries of one state machine each read) is read once.
+ */
+export type MetricSources = () => MetricSource;
+
 /** GetMetricData's most queries in one request (API_GetMetricData: MetricDataQueries, 500 items). */
 const MAX_QUERIES = 500;
 /** A query's `Id`: "must start with a lowercase letter ... letters, numbers, and underscore" (API_MetricDataQuery). */
@@ -56,7 +62,7 @@ interface Query {
  * result is `Complete` (no `NextToken`): the local data is small. Where AWS's data arrives a few
  * minutes late, the local data is there at once.
  */
-export function createLocalCloudWatch(source: MetricSource): { readonly api: JsonApiHandler } {
+export function createLocalCloudWatch(sources: MetricSources): { readonly api: JsonApiHandler } {
   const getMetricData = async (input: Record<string, unknown>) => {
     const from = epochMs(input.StartTime, 'StartTime');
     const to = epochMs(input.EndTime, 'EndTime');
@@ -77,6 +83,7 @@ export function createLocalCloudWatch(source: MetricSource): { readonly api: Jso
       );
     }
     const start = Math.floor(from / 60_000) * 60_000;
+    const source = sources();
     const results = await Promise.all(
       queries
         .filter((query) => query.returnData)
@@ -208,10 +215,11 @@ function statistic(stat: Statistic, values: readonly number[]): number {
       return values.length;
     case 'Average':
       return values.reduce((sum, value) => sum + value, 0) / values.length;
+    // Not Math.min(...values): a spread of a long array overflows the stack.
     case 'Minimum':
-      return Math.min(...values);
+      return values.reduce((least, value) => Math.min(least, value), Number.POSITIVE_INFINITY);
     case 'Maximum':
-      return Math.max(...values);
+      return values.reduce((most, value) => Math.max(most, value), Number.NEGATIVE_INFINITY);
   }
 }
 

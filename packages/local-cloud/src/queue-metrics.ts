@@ -6,14 +6,16 @@ import type { MetricName, MetricSample } from './local-cloudwatch.ts';
  * sends it to CloudWatch each minute: the age in seconds of the queue's oldest message, ready, delayed
  * or in flight, by its `SentTimestamp`; none for an empty queue, an unknown one, another metric or
  * other dimensions. Read from the messages when asked, not kept: one sample, at the start of the
- * current minute (the latest minute's datapoint). `peek` lists a queue's messages without receiving
- * them (fauxqs's inspection: no receive counted, nothing hidden).
+ * current minute (the latest minute's datapoint), or of the last minute before `to` (the request's
+ * EndTime, which a caller's clock may put before this one's minute). `peek` lists a queue's messages
+ * without receiving them (fauxqs's inspection: no receive counted, nothing hidden).
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
  */
 export async function queueAgeSamples(
   peek: (queueName: string) => Promise<readonly QueuedMessage[] | undefined>,
   metric: MetricName,
   now: number,
+  to: number,
 ): Promise<MetricSample[]> {
   const queueName = metric.dimensions.QueueName;
   if (
@@ -24,12 +26,14 @@ export async function queueAgeSamples(
   ) {
     return [];
   }
-  const sent = ((await peek(queueName)) ?? []).map((message) => message.sentTimestamp);
-  if (sent.length === 0) return [];
+  // Not Math.min(...sent): a spread of a long queue overflows the stack.
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const message of (await peek(queueName)) ?? []) {
+    if (Number.isFinite(message.sentTimestamp)) oldest = Math.min(oldest, message.sentTimestamp);
+  }
+  if (oldest === Number.POSITIVE_INFINITY) return [];
+  const minute = (at: number) => Math.floor(at / 60_000) * 60_000;
   return [
-    {
-      at: Math.floor(now / 60_000) * 60_000,
-      value: Math.max(0, Math.round((now - Math.min(...sent)) / 1000)),
-    },
+    { at: Math.min(minute(now), minute(to - 1)), value: Math.max(0, Math.round((now - oldest) / 1000)) },
   ];
 }

@@ -238,6 +238,14 @@ function hasControlCharacter(name: string): boolean {
   });
 }
 
+/** The history events that end an execution. */
+const END_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'ExecutionSucceeded',
+  'ExecutionFailed',
+  'ExecutionAborted',
+  'ExecutionTimedOut',
+]);
+
 interface MutableExecution {
   executionArn: string;
   stateMachineArn: string;
@@ -254,6 +262,8 @@ interface MutableExecution {
    * {@link ExecutionStore.readHistory} reads it back (a redrive reads it into memory again).
    */
   history?: HistoryEvent[];
+  /** Set when an append of its history to the store failed: its history then stays in memory. */
+  historyUnsaved?: boolean;
   redriveCount: number;
   redriveDate?: Date;
   /** The client tokens of its last successful redrives, oldest first. */
@@ -378,6 +388,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
   const save = (execution: MutableExecution) => {
     const {
       history: _history,
+      historyUnsaved: _unsaved,
       abort: _abort,
       abortReason: _reason,
       finished: _finished,
@@ -393,7 +404,20 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     execution.history ??= historyOf(execution);
     const before = execution.history.length;
     appendHistory(execution.history, events);
-    store?.appendHistory(execution.executionArn, execution.history.slice(before));
+    try {
+      store?.appendHistory(execution.executionArn, execution.history.slice(before));
+    } catch (error) {
+      // The execution goes on, its history whole in memory (kept there once it closes) but not on
+      // disk: a restart loses what the file did not get. Said once.
+      if (!execution.historyUnsaved) {
+        reporter({
+          type: 'error',
+          source: `execution ${execution.name}`,
+          message: `its history could not be kept in the executions file: ${(error as Error).message}`,
+        });
+      }
+      execution.historyUnsaved = true;
+    }
   };
   const snapshot = (execution: MutableExecution): ExecutionRecord => ({
     ...summary(execution),
@@ -679,13 +703,17 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       if (execution.status === 'FAILED' && last?.type === 'ExecutionFailed') {
         execution.cause = (last.executionFailedEventDetails as { cause?: string }).cause ?? execution.cause;
       }
-      execution.stopDate = new Date();
+      // Its stop is its history's end event's time, as DescribeExecution's stopDate is (and the
+      // CloudWatch count of the end is at that time too).
+      execution.stopDate =
+        last && END_EVENT_TYPES.has(last.type) ? new Date(last.timestamp.getTime()) : new Date();
       // Nothing is left to abort: the closure would keep the run's whole scope (its runner, its
       // results) alive as long as the execution is kept.
       execution.abort = () => undefined;
       save(execution);
-      // Its history is complete and in the store's file: memory holds only the running ones'.
-      if (store) delete execution.history;
+      // Its history is complete and in the store's file: memory holds only the running ones' (and
+      // one whose append to the file failed, which the file does not hold whole).
+      if (store && !execution.historyUnsaved) delete execution.history;
       if (!stopped) statusChanged(execution);
       reporter({
         type: 'execution-finished',
@@ -789,7 +817,9 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       if (meanwhile) return { redriveDate: meanwhile.redriveDate };
       refuseUnlessRedrivable();
       const machine = startedWith(execution);
-      const from = redriveStartOf(historyOf(execution), machine.topLevelStates);
+      // Read once: the redrive appends to it.
+      execution.history = historyOf(execution);
+      const from = redriveStartOf(execution.history, machine.topLevelStates);
       const redriveDate = new Date();
       execution.redriveCount += 1;
       execution.redriveDate = redriveDate;

@@ -35,6 +35,8 @@ let calls: string[];
 /** Calls of `work` wait for this while set: an execution stays RUNNING in Work. */
 let workHeld: Promise<void> | undefined;
 const stores: ExecutionStore[] = [];
+/** What every Step Functions of this file reported. */
+const reports = createCollectingReporter();
 /** Every Step Functions a test started: stopped after it, passed or failed, so none keeps Jest waiting. */
 const started: LocalStepFunctions[] = [];
 
@@ -58,7 +60,7 @@ function startStepFunctions(machine: object = definition): LocalStepFunctions {
     },
     region: 'us-east-1',
     accountId: '000000000000',
-    reporter: createCollectingReporter().reporter,
+    reporter: reports.reporter,
     retryIntervalMs: 0,
     store,
   });
@@ -224,6 +226,49 @@ describe('histories of closed executions', () => {
     const history = (await api('GetExecutionHistory', { executionArn })) as { events: { id: number }[] };
     expect(reads).toEqual([executionArn]);
     expect(history.events.map((e) => e.id)).toEqual(finished.history.map((e) => e.id));
+  });
+});
+
+describe('an executions store that fails or is closed', () => {
+  it('keeps a history in memory when its append to the file failed (a full disk), not the part the file has', async () => {
+    const stepFunctions = startStepFunctions();
+    const store = stores.at(-1) as ExecutionStore;
+    const appendHistory = store.appendHistory.bind(store);
+    let appends = 0;
+    store.appendHistory = (executionArn, events) => {
+      appends += 1;
+      if (appends === 2) throw new Error('ENOSPC: no space left on device, write');
+      appendHistory(executionArn, events);
+    };
+    const { executionArn } = stepFunctions.startExecution({
+      stateMachineArn: MACHINE_ARN,
+      name: 'disk-full',
+    });
+    const finished = await stepFunctions.waitForExecution(executionArn);
+    expect(finished.status).toBe('SUCCEEDED');
+    expect(reports.ofType('error').filter((event) => event.source === 'execution disk-full')).toEqual([
+      {
+        type: 'error',
+        source: 'execution disk-full',
+        message:
+          'its history could not be kept in the executions file: ENOSPC: no space left on device, write',
+      },
+    ]);
+    expect(store.readHistory(executionArn).length).toBeLessThan(finished.history.length);
+    // Asked again later, the whole history, from memory.
+    expect(stepFunctions.describeExecution(executionArn).history.map((event) => event.id)).toEqual(
+      finished.history.map((_, index) => index + 1),
+    );
+    expect(finished.history.at(-1)?.type).toBe('ExecutionSucceeded');
+  });
+
+  it('refuses to read a history once closed, saying the store is closed', () => {
+    const store = openExecutionStore(file);
+    store.close();
+    store.close();
+    expect(() => store.readHistory('arn:aws:states:us-east-1:000000000000:execution:kept:any')).toThrow(
+      expect.objectContaining({ name: 'ExecutionStoreClosedError' }),
+    );
   });
 });
 

@@ -33,7 +33,7 @@ describe('createLocalCloudWatch: GetMetricData', () => {
       { at: T0 + 2 * MINUTE + 30_000, value: 9 },
     ],
   };
-  const cloudWatch = createLocalCloudWatch(async (metric) => samples[metric.metricName] ?? []);
+  const cloudWatch = createLocalCloudWatch(() => async (metric) => samples[metric.metricName] ?? []);
   const ask = (input: object) =>
     cloudWatch.api('GetMetricData', input as Record<string, unknown>) as Promise<Results>;
 
@@ -235,7 +235,7 @@ describe('executionMetricSamples: AWS/States execution counts from the local exe
 });
 
 describe('queueAgeSamples: AWS/SQS ApproximateAgeOfOldestMessage', () => {
-  it('is the age of the oldest message, at the start of the current minute; none for an empty or unknown queue', async () => {
+  it('is the age of the oldest message, at the start of the current minute, or the last before EndTime; none for an empty or unknown queue', async () => {
     const now = T0 + 90_000;
     const sent = (sentTimestamp: number) => ({
       messageId: String(sentTimestamp),
@@ -249,9 +249,11 @@ describe('queueAgeSamples: AWS/SQS ApproximateAgeOfOldestMessage', () => {
       empty: [],
     };
     const peek = async (name: string) => queues[name];
-    const age = (QueueName: string, metricName = 'ApproximateAgeOfOldestMessage') =>
-      queueAgeSamples(peek, { namespace: 'AWS/SQS', metricName, dimensions: { QueueName } }, now);
+    const age = (QueueName: string, metricName = 'ApproximateAgeOfOldestMessage', to = now + 1) =>
+      queueAgeSamples(peek, { namespace: 'AWS/SQS', metricName, dimensions: { QueueName } }, now, to);
     expect(await age('busy')).toEqual([{ at: T0 + MINUTE, value: 42 }]);
+    // A caller whose clock said 12:00:59 asked up to then, this clock at 12:01:30: its minute is 12:00.
+    expect(await age('busy', undefined, T0 + 59_000)).toEqual([{ at: T0, value: 42 }]);
     expect(await age('empty')).toEqual([]);
     expect(await age('unknown')).toEqual([]);
     expect(await age('busy', 'NumberOfMessagesSent')).toEqual([]);
