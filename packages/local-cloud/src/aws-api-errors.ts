@@ -16,17 +16,18 @@ export class AwsValidationError extends Error {
 }
 
 /**
- * An error a local JSON-protocol API answers with 400: `name` is AWS's error code (or, for a
+ * An error a local API answers with (400 unless `statusCode` says otherwise): `name` is AWS's error code (or, for a
  * query-compatible API such as CloudWatch, its error shape's name, as the SDK names it), `field` what
  * the request got wrong (`operation` for a throttled or unknown call, the API having no field for it).
  */
 export class AwsApiError extends Error {
-  readonly statusCode = 400;
+  readonly statusCode: number;
   readonly field: string;
-  constructor(code: string, field: string, message: string) {
+  constructor(code: string, field: string, message: string, statusCode = 400) {
     super(message);
     this.name = code;
     this.field = field;
+    this.statusCode = statusCode;
   }
 }
 

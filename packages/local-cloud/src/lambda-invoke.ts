@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { lambdaFunctionArn } from '@sidestep/iam';
 import type { InvokeResult, LambdaErrorBody } from '@sidestep/lambda-runtime';
-import { AwsValidationError } from './aws-api-errors.ts';
+import { AwsApiError, AwsValidationError } from './aws-api-errors.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
 
@@ -45,18 +45,6 @@ export interface InvokeTarget {
   readonly local: boolean;
 }
 
-/** An error of Lambda's API: `name` is its error code, `statusCode` the status Lambda answers it with. */
-export class LambdaApiError extends Error {
-  readonly statusCode: number;
-  readonly field: string;
-  constructor(name: string, statusCode: number, field: string, message: string) {
-    super(message);
-    this.name = name;
-    this.statusCode = statusCode;
-    this.field = field;
-  }
-}
-
 /** The parts of a Lambda `FunctionName` ({@link FUNCTION_NAME}); `undefined` when it is not one. */
 export function parseFunctionName(functionName: string):
   | {
@@ -97,11 +85,11 @@ export function invokeTarget(url: string): InvokeTarget {
     qualifierParameter !== undefined &&
     nameQualifier !== qualifierParameter
   ) {
-    throw new LambdaApiError(
+    throw new AwsApiError(
       'InvalidParameterValueException',
-      400,
       'Qualifier',
       'The derived qualifier from the function name does not match the specified qualifier.',
+      400,
     );
   }
   const qualifier = nameQualifier ?? qualifierParameter;
@@ -157,7 +145,7 @@ export function lambdaInvokeApi(options: LambdaInvokeOptions) {
     try {
       return await answer(options, request);
     } catch (error) {
-      if (error instanceof LambdaApiError || error instanceof AwsValidationError) {
+      if (error instanceof AwsApiError || error instanceof AwsValidationError) {
         return lambdaErrorResponse(error.name, error.message, 'statusCode' in error ? error.statusCode : 400);
       }
       throw error;
@@ -244,12 +232,12 @@ function payloadLimit(type: string): number {
 }
 
 /** Lambda's refusal of a payload over `limit` bytes. */
-function requestTooLarge(limit: number): LambdaApiError {
-  return new LambdaApiError(
+function requestTooLarge(limit: number): AwsApiError {
+  return new AwsApiError(
     'RequestTooLargeException',
-    413,
     'Payload',
     `Request must be smaller than ${limit} bytes for the InvokeFunction operation`,
+    413,
   );
 }
 
@@ -260,12 +248,12 @@ export function payloadTooLarge(headers: LambdaInvokeRequest['headers']): Lambda
 }
 
 /** Lambda's answer for a function it does not have (of that name, version, account or region). */
-function functionNotFound(target: InvokeTarget): LambdaApiError {
-  return new LambdaApiError(
+function functionNotFound(target: InvokeTarget): AwsApiError {
+  return new AwsApiError(
     'ResourceNotFoundException',
-    404,
     'FunctionName',
     `Function not found: ${target.arn}`,
+    404,
   );
 }
 
@@ -275,11 +263,11 @@ function parsePayload(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw new LambdaApiError(
+    throw new AwsApiError(
       'InvalidRequestContentException',
-      400,
       'Payload',
       `Could not parse request body into json: ${error instanceof Error ? error.message : String(error)}`,
+      400,
     );
   }
 }
