@@ -37,7 +37,22 @@ export function checkOutboxRetention(options: {
 }
 
 /**
- * The time a file of the outbox was written, from its name: the SMTP sink names a mail
+ * The name the SMTP sink gives a mail it takes at `time`: `<yyyymmdd>T<hhmmssmmm>Z-<id>.eml`, so the
+ * names sort by arrival and carry the time {@link outboxFileTime} reads back; `<id>` is the mail's
+ * Message-ID without its angle brackets (else `fallbackId`), anything but letters, digits, `.`, `_`
+ * and `-` made `_`, at most 120 characters.
+ */
+export function outboxFileName(time: Date, messageId: string | undefined, fallbackId: string): string {
+  const stamp = time.toISOString().replace(/[-:]/g, '').replace('.', '');
+  const id = (messageId ?? fallbackId)
+    .replace(/^<|>$/g, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .slice(0, 120);
+  return `${stamp}-${id}.eml`;
+}
+
+/**
+ * The time a file of the outbox was written, from its name ({@link outboxFileName}): the SMTP sink names a mail
  * `<yyyymmdd>T<hhmmssmmm>Z-<message-id>.eml` and writes it first as the hidden
  * `.<that name>.<uuid>.tmp`, so both carry it. Undefined for a name without it (a file someone put
  * there by hand), which the retention leaves alone: its age is not the sink's to judge.

@@ -5,7 +5,12 @@ import { buffer } from 'node:stream/consumers';
 import { checkSendRate } from '@sidestep/manifest';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import { checkOutboxRetention, OUTBOX_RETENTION_DAYS, pruneOutbox } from './outbox-retention.ts';
+import {
+  checkOutboxRetention,
+  OUTBOX_RETENTION_DAYS,
+  outboxFileName,
+  pruneOutbox,
+} from './outbox-retention.ts';
 import { createRateBucket } from './rate-bucket.ts';
 
 /** A mail the sink stored. */
@@ -214,12 +219,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
 
   const store = async (raw: Buffer, envelope: Envelope, parsed: ParsedMail): Promise<DeliveredMail> => {
     const messageId = parsed.messageId;
-    const stamp = (options.clock?.now() ?? new Date()).toISOString().replace(/[-:]/g, '').replace('.', '');
-    const id = (messageId ?? randomUUID())
-      .replace(/^<|>$/g, '')
-      .replace(/[^A-Za-z0-9._-]+/g, '_')
-      .slice(0, 120);
-    const fileName = `${stamp}-${id}.eml`;
+    const fileName = outboxFileName(options.clock?.now() ?? new Date(), messageId, randomUUID());
     const file = join(outboxDir, fileName);
     const temporary = join(outboxDir, `.${fileName}.${randomUUID()}.tmp`);
     await writeFile(temporary, raw);

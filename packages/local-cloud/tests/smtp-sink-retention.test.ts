@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { outboxFileTime } from '../src/outbox-retention.ts';
+import { outboxFileName, outboxFileTime } from '../src/outbox-retention.ts';
 import { type SmtpSinkOptions, startSmtpSink } from '../src/smtp-sink.ts';
 import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
 
@@ -20,8 +20,7 @@ afterEach(() => rm(root, { recursive: true, force: true }));
 const DAY_MS = 24 * 3600_000;
 
 /** The name the sink gives a mail written at `time`. */
-const nameAt = (time: Date, id: string) =>
-  `${time.toISOString().replace(/[-:]/g, '').replace('.', '')}-${id}.eml`;
+const nameAt = (time: Date, id: string) => outboxFileName(time, `<${id}>`, id);
 
 const eml = 'From: sidestep@localhost\r\nTo: ada@example.com\r\nSubject: hi\r\n\r\nhello\r\n';
 
