@@ -1,5 +1,6 @@
-import { AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
+import { AwsApiError, AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
+import { createRateBucket } from './rate-bucket.ts';
 import type { ExecutionStatus, ExecutionSummary, LocalStepFunctions } from './step-functions.ts';
 
 /** The `X-Amz-Target` prefix of the Step Functions JSON API (`AWSStepFunctions.StartExecution`). */
@@ -14,15 +15,54 @@ const EXECUTION_STATUSES: readonly ExecutionStatus[] = [
 ];
 
 /**
+ * Step Functions' API throttling quotas in the local cloud's Region (us-east-1; us-west-2 and
+ * eu-west-1 have the same, the other Regions smaller ones): each action's token bucket, its size and
+ * its refill a second (https://docs.aws.amazon.com/step-functions/latest/dg/limits-overview.html,
+ * "Quotas related to API action throttling" and "Other quotas"). RedriveExecution has none listed.
+ */
+export const STEP_FUNCTIONS_API_QUOTAS: Readonly<
+  Record<string, { readonly bucket: number; readonly refill: number }>
+> = {
+  StartExecution: { bucket: 1300, refill: 300 },
+  DescribeExecution: { bucket: 300, refill: 15 },
+  DescribeStateMachine: { bucket: 200, refill: 20 },
+  GetExecutionHistory: { bucket: 400, refill: 20 },
+  ListExecutions: { bucket: 200, refill: 5 },
+  ListStateMachines: { bucket: 100, refill: 5 },
+  StopExecution: { bucket: 1000, refill: 200 },
+};
+
+/** Options of {@link stepFunctionsApi}. */
+export interface StepFunctionsApiOptions {
+  /** The clock of the throttling's buckets, in ms. @default performance.now */
+  readonly now?: () => number;
+}
+
+/**
  * The Step Functions JSON API (awsJson1_0) over {@link LocalStepFunctions}, so an unchanged
  * `@aws-sdk/client-sfn` (or `aws stepfunctions`) pointed at the local endpoint starts, watches and
  * stops executions: StartExecution, DescribeExecution, ListExecutions, GetExecutionHistory,
  * StopExecution, RedriveExecution, DescribeStateMachine, ListStateMachines. Shapes follow the API reference
  * (https://docs.aws.amazon.com/step-functions/latest/apireference/); timestamps are epoch seconds,
- * as the JSON protocol sends them; lists page with `maxResults` / `nextToken`.
+ * as the JSON protocol sends them; lists page with `maxResults` / `nextToken`. Each action is
+ * throttled as {@link STEP_FUNCTIONS_API_QUOTAS} says, before its request is looked at: past its
+ * bucket, `ThrottlingException` "Rate exceeded", which the SDKs retry with backoff. What the local
+ * cloud does in-process (EventBridge's StartExecution of a trigger) is not counted.
  */
-export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
+export function stepFunctionsApi(
+  sfn: LocalStepFunctions,
+  options: StepFunctionsApiOptions = {},
+): JsonApiHandler {
+  const now = options.now ?? (() => performance.now());
+  const buckets = new Map(
+    Object.entries(STEP_FUNCTIONS_API_QUOTAS).map(([action, quota]) => [
+      action,
+      createRateBucket(quota.refill, now, quota.bucket),
+    ]),
+  );
   return async (operation, input) => {
+    if (buckets.get(operation)?.admit() === false)
+      throw new AwsApiError('ThrottlingException', 'operation', 'Rate exceeded');
     switch (operation) {
       case 'StartExecution': {
         const started = sfn.startExecution({

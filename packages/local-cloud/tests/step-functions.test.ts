@@ -11,6 +11,7 @@ import {
   StepFunctionsStoppedError,
   UnsupportedIntegrationError,
 } from '../src/step-functions.ts';
+import { STEP_FUNCTIONS_API_QUOTAS, stepFunctionsApi } from '../src/step-functions-api.ts';
 import {
   ECS_RUN_TASK_SYNC,
   LAMBDA_INVOKE,
@@ -856,5 +857,38 @@ describe('createLocalStepFunctions', () => {
     const done = await sfn.waitForExecution(executionArn);
     expect(done.status).toBe('SUCCEEDED');
     expect(JSON.parse(done.output ?? '')).toBe(matches ? 'matched' : 'unmatched');
+  });
+});
+
+// "Some Step Functions API actions are throttled using a token bucket scheme" (per account and
+// Region; https://docs.aws.amazon.com/step-functions/latest/dg/limits-overview.html): the local
+// cloud's Region's buckets, so a caller that polls as no quota allows is refused locally too.
+describe('the Step Functions API’s throttling', () => {
+  it('answers a bucket’s worth of an action at once, then ThrottlingException until it refills, before looking at the request', async () => {
+    const { sfn, arn } = cloud(async () => ({ Payload: { ok: true }, StatusCode: 200 }));
+    let clock = 0;
+    const api = stepFunctionsApi(sfn, { now: () => clock });
+    const { bucket, refill } = STEP_FUNCTIONS_API_QUOTAS.ListExecutions as { bucket: number; refill: number };
+    expect({ bucket, refill }).toEqual({ bucket: 200, refill: 5 });
+    for (let call = 0; call < bucket; call++) await api('ListExecutions', { stateMachineArn: arn });
+    await expect(api('ListExecutions', { stateMachineArn: arn })).rejects.toMatchObject({
+      name: 'ThrottlingException',
+      message: 'Rate exceeded',
+      statusCode: 400,
+    });
+    // Throttled before the request is looked at: no ValidationException for a request without an ARN.
+    await expect(api('ListExecutions', {})).rejects.toMatchObject({ name: 'ThrottlingException' });
+    // Each action has its own bucket.
+    await expect(
+      api('DescribeExecution', { executionArn: `${arn.replace(':stateMachine:', ':execution:')}:none` }),
+    ).rejects.toMatchObject({
+      name: 'ExecutionDoesNotExist',
+    });
+    clock += 1_000 / refill;
+    await expect(api('ListExecutions', { stateMachineArn: arn })).resolves.toMatchObject({ executions: [] });
+    await expect(api('ListExecutions', { stateMachineArn: arn })).rejects.toMatchObject({
+      name: 'ThrottlingException',
+    });
+    await sfn.stop();
   });
 });
