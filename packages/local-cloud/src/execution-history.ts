@@ -6,6 +6,14 @@ export interface HistoryEvent extends UnnumberedHistoryEvent {
   readonly previousEventId: number;
 }
 
+/** The history event that ends an execution, by the status it ends in. */
+export const END_EVENTS = {
+  SUCCEEDED: 'ExecutionSucceeded',
+  FAILED: 'ExecutionFailed',
+  ABORTED: 'ExecutionAborted',
+  TIMED_OUT: 'ExecutionTimedOut',
+} as const;
+
 /** A history event before {@link appendHistory} numbers it. */
 export interface UnnumberedHistoryEvent {
   readonly timestamp: Date;

@@ -1,14 +1,6 @@
-import type { HistoryEvent } from './execution-history.ts';
+import { END_EVENTS, type HistoryEvent } from './execution-history.ts';
 import type { MetricName, MetricSample } from './local-cloudwatch.ts';
 import { type LocalStepFunctions, StateMachineDoesNotExistError } from './step-functions.ts';
-
-/** The history event each end of an execution is, by the status it ends in. */
-const END_EVENTS = {
-  SUCCEEDED: 'ExecutionSucceeded',
-  FAILED: 'ExecutionFailed',
-  ABORTED: 'ExecutionAborted',
-  TIMED_OUT: 'ExecutionTimedOut',
-} as const;
 
 /**
  * The history event each of Step Functions' execution count metrics counts, per state machine
@@ -39,9 +31,17 @@ const COUNTED: Readonly<Record<string, { readonly event: string; readonly redriv
 export function executionMetricSamples(
   stepFunctions: LocalStepFunctions,
   metric: MetricName,
-  historyOf: (executionArn: string) => readonly HistoryEvent[] = (executionArn) =>
-    stepFunctions.executionHistory(executionArn),
+  options: {
+    /** Reads a redriven execution's history (a request's queries share one read). @default the Step Functions' */
+    readonly historyOf?: (executionArn: string) => readonly HistoryEvent[];
+    /** The window asked for, ms since the epoch (`from` included, `to` not): executions wholly outside it are skipped. @default all */
+    readonly from?: number;
+    readonly to?: number;
+  } = {},
 ): MetricSample[] {
+  const historyOf = options.historyOf ?? ((executionArn) => stepFunctions.executionHistory(executionArn));
+  const from = options.from ?? Number.NEGATIVE_INFINITY;
+  const to = options.to ?? Number.POSITIVE_INFINITY;
   const counted = COUNTED[metric.metricName];
   const arn = metric.dimensions.StateMachineArn;
   // The dimension's value is the state machine's ARN (the local Step Functions also takes a name).
@@ -62,6 +62,11 @@ export function executionMetricSamples(
   }
   const samples: MetricSample[] = [];
   for (const execution of executions) {
+    // Every event of an execution falls between its start and, once it closed, its stop (a redrive
+    // reopens it: no stopDate while it runs again).
+    if (execution.startDate.getTime() >= to || (execution.stopDate && execution.stopDate.getTime() < from)) {
+      continue;
+    }
     if (execution.redriveCount > 0) {
       samples.push(...countedEvents(historyOf(execution.executionArn), counted));
       continue;

@@ -468,9 +468,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
           }
           return history;
         };
-        return async (metric, _from, to) =>
+        return async (metric, from, to) =>
           metric.namespace === 'AWS/States'
-            ? executionMetricSamples(stepFunctions, metric, historyOf)
+            ? executionMetricSamples(stepFunctions, metric, { historyOf, from, to })
             : queueAgeSamples((queueName) => endpoint.peek(queueName), metric, Date.now(), to);
       }).api,
     );

@@ -8,6 +8,7 @@ import {
 } from 'aws-local-stepfunctions';
 import {
   appendHistory,
+  END_EVENTS,
   type ExecutionEventLog,
   type HistoryEvent,
   historyEventsOf,
@@ -239,12 +240,7 @@ function hasControlCharacter(name: string): boolean {
 }
 
 /** The history events that end an execution. */
-const END_EVENT_TYPES: ReadonlySet<string> = new Set([
-  'ExecutionSucceeded',
-  'ExecutionFailed',
-  'ExecutionAborted',
-  'ExecutionTimedOut',
-]);
+const END_EVENT_TYPES: ReadonlySet<string> = new Set(Object.values(END_EVENTS));
 
 interface MutableExecution {
   executionArn: string;
