@@ -65,7 +65,7 @@ export function migratedDataDirectory(): Promise<string> {
       await rm(building, { recursive: true, force: true });
     }
     if (own) {
-      await pruneTemplates(templates, key).catch(() => undefined);
+      await pruneTemplates(templates, key);
       await removeUnused(tmpdir(), (name) => name.startsWith(LEGACY_DIRECTORY_PREFIX));
     }
     return dir;

@@ -31,6 +31,14 @@ export class AwsApiError extends Error {
   }
 }
 
+/**
+ * A call past its API's rate quota (a token bucket, `rate-bucket.ts`): `ThrottlingException` "Rate
+ * exceeded", which the SDKs retry with backoff.
+ */
+export function rateExceeded(): AwsApiError {
+  return new AwsApiError('ThrottlingException', 'operation', 'Rate exceeded');
+}
+
 /** An operation a local JSON API (`api`: "Step Functions", "EventBridge") does not serve. */
 export class UnknownOperationError extends Error {
   override readonly name = 'UnknownOperationException';

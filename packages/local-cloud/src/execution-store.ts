@@ -78,22 +78,18 @@ export interface ExecutionStore {
 /** A line of the executions' file that could not be written whole (a full disk). */
 export class ExecutionStoreWriteError extends Error {
   override readonly name = 'ExecutionStoreWriteError';
-  readonly file: string;
   constructor(file: string, written: number, bytes: number) {
     super(`${file}: wrote ${written} of a line's ${bytes} bytes (a full disk?)`);
-    this.file = file;
   }
 }
 
 /** A history line of the executions' file that is not what the store wrote there. */
 export class ExecutionStoreReadError extends Error {
   override readonly name = 'ExecutionStoreReadError';
-  readonly file: string;
   constructor(file: string, executionArn: string) {
     super(
       `${file}: the history of ${executionArn} is not where it was written (was the file changed while the local cloud ran?)`,
     );
-    this.file = file;
   }
 }
 

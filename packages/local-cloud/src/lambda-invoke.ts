@@ -89,7 +89,6 @@ export function invokeTarget(url: string): InvokeTarget {
       'InvalidParameterValueException',
       'Qualifier',
       'The derived qualifier from the function name does not match the specified qualifier.',
-      400,
     );
   }
   const qualifier = nameQualifier ?? qualifierParameter;
@@ -146,7 +145,7 @@ export function lambdaInvokeApi(options: LambdaInvokeOptions) {
       return await answer(options, request);
     } catch (error) {
       if (error instanceof AwsApiError || error instanceof AwsValidationError) {
-        return lambdaErrorResponse(error.name, error.message, 'statusCode' in error ? error.statusCode : 400);
+        return lambdaErrorResponse(error.name, error.message, error.statusCode);
       }
       throw error;
     }
@@ -267,7 +266,6 @@ function parsePayload(body: Buffer): unknown {
       'InvalidRequestContentException',
       'Payload',
       `Could not parse request body into json: ${error instanceof Error ? error.message : String(error)}`,
-      400,
     );
   }
 }

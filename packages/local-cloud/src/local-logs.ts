@@ -1,7 +1,7 @@
 import { appendFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FILTER_LOG_EVENTS_PER_SECOND } from '@sidestep/manifest';
-import { AwsApiError, UnknownOperationError } from './aws-api-errors.ts';
+import { AwsApiError, rateExceeded, UnknownOperationError } from './aws-api-errors.ts';
 import { fileLinesAsync } from './file-lines.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
 import { createRateBucket } from './rate-bucket.ts';
@@ -137,7 +137,7 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
 
   const filterLogEvents = async (input: Record<string, unknown>) => {
     // Throttled before anything else is looked at, as a rate limit in front of the API is.
-    if (!filterRate.admit()) throw new AwsApiError('ThrottlingException', 'operation', 'Rate exceeded');
+    if (!filterRate.admit()) throw rateExceeded();
     const group = logGroupOf(input);
     if (!groups.has(group))
       throw new AwsApiError(

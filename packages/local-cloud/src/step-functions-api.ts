@@ -1,4 +1,4 @@
-import { AwsApiError, AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
+import { AwsValidationError, rateExceeded, UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
 import { createRateBucket } from './rate-bucket.ts';
 import type { ExecutionStatus, ExecutionSummary, LocalStepFunctions } from './step-functions.ts';
@@ -61,8 +61,7 @@ export function stepFunctionsApi(
     ]),
   );
   return async (operation, input) => {
-    if (buckets.get(operation)?.admit() === false)
-      throw new AwsApiError('ThrottlingException', 'operation', 'Rate exceeded');
+    if (buckets.get(operation)?.admit() === false) throw rateExceeded();
     switch (operation) {
       case 'StartExecution': {
         const started = sfn.startExecution({

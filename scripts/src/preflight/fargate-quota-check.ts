@@ -1,5 +1,6 @@
 import { GetServiceQuotaCommand, type GetServiceQuotaCommandOutput } from '@aws-sdk/client-service-quotas';
 import type { BatchCapacity } from '@sidestep/infra';
+import { resourceName } from '@sidestep/manifest';
 import { errorName } from './aws-error.ts';
 import type { PreflightCheck } from './preflight-check.ts';
 import { resultsFor } from './preflight-check.ts';
@@ -37,7 +38,7 @@ export const fargateQuotaCheck: PreflightCheck = {
   actions: ['servicequotas:GetServiceQuota'],
   run: async ({ config, stack, clients }) => {
     const capacity = config.batchCapacity ?? 'FARGATE';
-    const family = `sidestep-${config.name}-batch-worker`;
+    const family = resourceName(config.name, 'batch-worker');
     const task = taskDefinitions(stack()).find((definition) => definition.family === family);
     const result = resultsFor(check, family);
     if (task === undefined) return [result('pass', 'the stack defines no batch task')];
