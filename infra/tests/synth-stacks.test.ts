@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { App } from 'cdktn';
-import { environmentConfigs, InfraConfigError } from '../src/index.ts';
+import { environmentConfigs, InfraConfigError, synthStack } from '../src/index.ts';
 import { synthStacks } from '../src/synth-stacks.ts';
 import { STAGING_SETTINGS } from './environment-fixture.ts';
 
@@ -59,5 +59,16 @@ describe('synthStacks (`pnpm --filter @sidestep/infra run synth [stack ...]`)', 
       'synth.stacks: no stack named "sidestep-stagin": the stacks are sidestep-local, sidestep-staging, sidestep-production, sidestep-staging-deploy, sidestep-production-deploy',
     );
     expect(app.node.children).toEqual([]);
+  });
+
+  it('writes the same stack with cdktn’s creation stacks as without them, which every suite runs (jest.base.js)', () => {
+    expect(process.env.CDKTN_DISABLE_CREATION_STACK).toBe('1');
+    const without = synthStack();
+    delete process.env.CDKTN_DISABLE_CREATION_STACK;
+    try {
+      expect(synthStack()).toBe(without);
+    } finally {
+      process.env.CDKTN_DISABLE_CREATION_STACK = '1';
+    }
   });
 });
