@@ -61,14 +61,17 @@ describe('synthStacks (`pnpm --filter @sidestep/infra run synth [stack ...]`)', 
     expect(app.node.children).toEqual([]);
   });
 
-  it('writes the same stack with cdktn’s creation stacks as without them, which every suite runs (jest.base.js)', () => {
-    expect(process.env.CDKTN_DISABLE_CREATION_STACK).toBe('1');
-    const without = synthStack();
-    delete process.env.CDKTN_DISABLE_CREATION_STACK;
+  // The suites synthesize without them (jest.base.js sets CDKTN_DISABLE_CREATION_STACK unless set).
+  it('writes the same stack with cdktn’s creation stacks as without them', () => {
+    const setting = process.env.CDKTN_DISABLE_CREATION_STACK;
     try {
+      process.env.CDKTN_DISABLE_CREATION_STACK = '1';
+      const without = synthStack();
+      delete process.env.CDKTN_DISABLE_CREATION_STACK;
       expect(synthStack()).toBe(without);
     } finally {
-      process.env.CDKTN_DISABLE_CREATION_STACK = '1';
+      if (setting === undefined) delete process.env.CDKTN_DISABLE_CREATION_STACK;
+      else process.env.CDKTN_DISABLE_CREATION_STACK = setting;
     }
   });
 });
