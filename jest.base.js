@@ -11,7 +11,7 @@
 // so every suite's synthesis runs without it; a variable already set wins.
 process.env.CDKTN_DISABLE_CREATION_STACK ??= '1';
 
-/** @param {{ setupFiles?: string[], testTimeout?: number, maxWorkers?: number, globalSetup?: string, globalTeardown?: string }} [options] */
+/** @param {{ setupFiles?: string[], testTimeout?: number, maxWorkers?: number, globalSetup?: string, globalTeardown?: string, testSequencer?: string }} [options] */
 export function jestConfig(options = {}) {
   return {
     testEnvironment: 'node',
@@ -34,5 +34,6 @@ export function jestConfig(options = {}) {
     maxWorkers: options.maxWorkers ?? 1,
     ...(options.globalSetup ? { globalSetup: options.globalSetup } : {}),
     ...(options.globalTeardown ? { globalTeardown: options.globalTeardown } : {}),
+    ...(options.testSequencer ? { testSequencer: options.testSequencer } : {}),
   };
 }
