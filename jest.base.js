@@ -5,10 +5,11 @@
 // a stack), a full stack trace (Error.stackTraceLimit = MAX_SAFE_INTEGER) shown only in the error of a
 // token that fails to resolve. Under jest each capture goes through jest's source-mapping
 // Error.prepareStackTrace (@jest/source-map), which made half of the infra suite's CPU (34.6 s of user
-// CPU, 13.6 s without) and a second or so of each path test's local cloud. CDKTN_DISABLE_CREATION_STACK
+// CPU, 13.6 s without) and ~0.75 s of CPU of each path test's local cloud. CDKTN_DISABLE_CREATION_STACK
 // is cdktn's own switch (cdktn/lib/tokens/private/stack-trace.js); the synthesized JSON is the same either
 // way (infra's synth-stacks test compares the two). Set here, in the process that forks jest's workers,
-// so every suite's synthesis runs without it; a variable already set wins.
+// so every suite's synthesis runs without it; a variable already set wins (turbo.json passes it to the
+// test tasks, and keys their cache by it).
 process.env.CDKTN_DISABLE_CREATION_STACK ??= '1';
 
 /** @param {{ setupFiles?: string[], testTimeout?: number, maxWorkers?: number, globalSetup?: string, globalTeardown?: string, testSequencer?: string }} [options] */

@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import LongestFirstSequencer from '../jest.sequencer.ts';
+import LongestFirstSequencer, { ESTIMATED_SECONDS } from '../jest.sequencer.ts';
 
-// scripts/jest.sequencer.js, as jest calls it: `sort` over the run's tests, each with its context
+// scripts/jest.sequencer.ts, as jest calls it: `sort` over the run's tests, each with its context
 // (the config, whose `cache: false` keeps jest's own time cache out of it, and the haste map's sizes).
-const dir = join(import.meta.dirname);
+const dir = import.meta.dirname;
 const FAILED = 0;
 const PASSED = 1;
 
@@ -42,8 +43,10 @@ describe('the scripts suite’s test order (jest.sequencer.ts)', () => {
 
   it('takes a file’s time from jest’s cache over the estimate, and runs a file that failed last time first', () => {
     // What jest's cacheResults keeps per file of a run before: [0 if it failed, its milliseconds].
+    // chaos-path's 20 s (milliseconds, as jest keeps them) between cli-path's estimate (41 s) and
+    // github-workflows' (18 s).
     const cached = {
-      [join(dir, 'chaos-path.test.ts')]: [PASSED, 90_000],
+      [join(dir, 'chaos-path.test.ts')]: [PASSED, 20_000],
       [join(dir, 'banner.test.ts')]: [FAILED, 200],
     };
     class AfterARun extends LongestFirstSequencer {
@@ -51,11 +54,22 @@ describe('the scripts suite’s test order (jest.sequencer.ts)', () => {
         return cached as never;
       }
     }
-    const run = tests({ 'cli-path.test.ts': 45_206, 'chaos-path.test.ts': 3_500, 'banner.test.ts': 6_000 });
+    const run = tests({
+      'cli-path.test.ts': 45_206,
+      'chaos-path.test.ts': 3_500,
+      'banner.test.ts': 6_000,
+      'github-workflows.test.ts': 55_340,
+    });
     expect(names(new AfterARun({} as never).sort(run as never) as never)).toEqual([
       'banner.test.ts',
-      'chaos-path.test.ts',
       'cli-path.test.ts',
+      'chaos-path.test.ts',
+      'github-workflows.test.ts',
     ]);
+  });
+
+  it('estimates only files the suite has', () => {
+    const missing = Object.keys(ESTIMATED_SECONDS).filter((name) => !existsSync(join(dir, name)));
+    expect(missing).toEqual([]);
   });
 });
