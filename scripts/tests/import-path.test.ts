@@ -83,17 +83,25 @@ function mails(subject: string): string[] {
   return decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject);
 }
 
-/** The ARN of the execution started for `key`, once it is listed. */
+/**
+ * The ARN of the execution started for `key`, once it is listed. Each execution is described once
+ * (its input does not change): describing every listed one each round passes DescribeExecution's
+ * quota, which the local cloud enforces (see endedExecutions).
+ */
 async function runningExecution(key: string): Promise<string> {
   const deadline = Date.now() + 30_000;
+  const keys = new Map<string, string | undefined>();
   while (Date.now() < deadline) {
     const { executions = [] } = await sfn.send(
       new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN }),
     );
     for (const { executionArn } of executions) {
-      const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-      if (JSON.parse(described.input ?? '{}').detail?.object?.key === key && executionArn)
-        return executionArn;
+      if (!executionArn) continue;
+      if (!keys.has(executionArn)) {
+        const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+        keys.set(executionArn, JSON.parse(described.input ?? '{}').detail?.object?.key);
+      }
+      if (keys.get(executionArn) === key) return executionArn;
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -238,7 +238,12 @@ export function runScriptWith(
 
 /**
  * Waits, through the Step Functions API only, until there are `count` (or more) executions of
- * `stateMachineArn` whose input (JSON text) `matches`, all ended, and returns them.
+ * `stateMachineArn` whose input (JSON text) `matches`, all ended, and returns them. Each round lists
+ * the executions (ListExecutions gives their status, not their input) and describes only an execution
+ * it has not described in the state the list now gives (its status and redrive count): describing
+ * every execution every round passed DescribeExecution's quota (a bucket of 300 refilled at 15 a
+ * second, which the local cloud enforces as AWS does) with 20 imports at once, and the SDK's retries
+ * then gave up with ThrottlingException.
  */
 export async function endedExecutions(
   sfn: SFNClient,
@@ -247,12 +252,20 @@ export async function endedExecutions(
   { count = 1, timeoutMs = 60_000 }: { readonly count?: number; readonly timeoutMs?: number } = {},
 ): Promise<DescribeExecutionCommandOutput[]> {
   const deadline = Date.now() + timeoutMs;
+  const described = new Map<string, DescribeExecutionCommandOutput>();
   for (;;) {
     const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn }));
-    const described = await Promise.all(
-      executions.map(({ executionArn }) => sfn.send(new DescribeExecutionCommand({ executionArn }))),
+    await Promise.all(
+      executions.map(async ({ executionArn, status, redriveCount }) => {
+        const known = executionArn === undefined ? undefined : described.get(executionArn);
+        if (known && known.status === status && (known.redriveCount ?? 0) === (redriveCount ?? 0)) return;
+        described.set(executionArn as string, await sfn.send(new DescribeExecutionCommand({ executionArn })));
+      }),
     );
-    const matching = described.filter((execution) => matches(execution.input ?? '{}'));
+    const matching = executions.flatMap(({ executionArn }) => {
+      const execution = described.get(executionArn as string);
+      return execution && matches(execution.input ?? '{}') ? [execution] : [];
+    });
     const ended = matching.filter((execution) => execution.status !== 'RUNNING');
     if (matching.length >= count && ended.length === matching.length) return ended;
     if (Date.now() > deadline) {
