@@ -21,6 +21,14 @@ const COUNTED: Readonly<Record<string, { readonly event: string; readonly redriv
   RedrivenExecutionsTimedOut: { event: END_EVENTS.TIMED_OUT, redrivenOnly: true },
 };
 
+/** What {@link executionMetricSamples} reads of the executions (by default from the Step Functions). */
+export interface ExecutionReads {
+  /** A redriven execution's history. */
+  readonly historyOf: (executionArn: string) => readonly HistoryEvent[];
+  /** A state machine's executions. */
+  readonly executionsOf: (stateMachineArn: string) => ReturnType<LocalStepFunctions['listExecutions']>;
+}
+
 /**
  * The samples (1 each, at the event's time) of an `AWS/States` execution count metric of one state
  * machine, from the local Step Functions' executions: an execution never redriven from its start and
@@ -31,15 +39,15 @@ const COUNTED: Readonly<Record<string, { readonly event: string; readonly redriv
 export function executionMetricSamples(
   stepFunctions: LocalStepFunctions,
   metric: MetricName,
-  options: {
-    /** Reads a redriven execution's history (a request's queries share one read). @default the Step Functions' */
-    readonly historyOf?: (executionArn: string) => readonly HistoryEvent[];
+  options: Partial<ExecutionReads> & {
     /** The window asked for, ms since the epoch (`from` included, `to` not): executions wholly outside it are skipped. @default all */
     readonly from?: number;
     readonly to?: number;
   } = {},
 ): MetricSample[] {
   const historyOf = options.historyOf ?? ((executionArn) => stepFunctions.executionHistory(executionArn));
+  const executionsOf =
+    options.executionsOf ?? ((stateMachineArn) => stepFunctions.listExecutions(stateMachineArn));
   const from = options.from ?? Number.NEGATIVE_INFINITY;
   const to = options.to ?? Number.POSITIVE_INFINITY;
   const counted = COUNTED[metric.metricName];
@@ -55,7 +63,7 @@ export function executionMetricSamples(
   }
   let executions: ReturnType<LocalStepFunctions['listExecutions']>;
   try {
-    executions = stepFunctions.listExecutions(arn);
+    executions = executionsOf(arn);
   } catch (error) {
     if (error instanceof StateMachineDoesNotExistError) return [];
     throw error;
@@ -96,4 +104,25 @@ function countedEvents(
     if (event.type === 'ExecutionRedriven') redriven = true;
   }
   return samples;
+}
+
+/**
+ * The reads {@link executionMetricSamples} makes, each made once for one GetMetricData request, whose
+ * queries (`ops status` sends four per workflow) share them: a state machine's executions (a walk of
+ * every execution the cloud holds) and a redriven execution's history (read from the file).
+ */
+export function requestReads(stepFunctions: LocalStepFunctions): ExecutionReads {
+  return {
+    historyOf: once((executionArn) => stepFunctions.executionHistory(executionArn)),
+    executionsOf: once((stateMachineArn) => stepFunctions.listExecutions(stateMachineArn)),
+  };
+}
+
+/** `read`, each key read once (a read that throws is not kept). */
+function once<T>(read: (key: string) => T): (key: string) => T {
+  const kept = new Map<string, T>();
+  return (key) => {
+    if (!kept.has(key)) kept.set(key, read(key));
+    return kept.get(key) as T;
+  };
 }

@@ -7,8 +7,7 @@ import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
-import type { HistoryEvent } from './execution-history.ts';
-import { executionMetricSamples } from './execution-metrics.ts';
+import { executionMetricSamples, requestReads } from './execution-metrics.ts';
 import { checkServiceBundles, startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
@@ -458,19 +457,10 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     endpoint.serveJsonApi(
       CLOUDWATCH_TARGET_PREFIX,
       createLocalCloudWatch(() => {
-        // The histories a request's queries read, read once for it.
-        const histories = new Map<string, readonly HistoryEvent[]>();
-        const historyOf = (executionArn: string) => {
-          let history = histories.get(executionArn);
-          if (!history) {
-            history = stepFunctions.executionHistory(executionArn);
-            histories.set(executionArn, history);
-          }
-          return history;
-        };
+        const reads = requestReads(stepFunctions);
         return async (metric, from, to) =>
           metric.namespace === 'AWS/States'
-            ? executionMetricSamples(stepFunctions, metric, { historyOf, from, to })
+            ? executionMetricSamples(stepFunctions, metric, { ...reads, from, to })
             : queueAgeSamples((queueName) => endpoint.peek(queueName), metric, Date.now(), to);
       }).api,
     );
