@@ -2,20 +2,6 @@
 // Functions, EventBridge, Lambda's Invoke), shared by the endpoint and the APIs it serves.
 
 /**
- * A JSON-protocol request a local API refuses before looking anything up (missing, malformed or
- * out-of-range parameter), with the AWS error code the SDKs map to their ValidationException.
- */
-export class AwsValidationError extends Error {
-  override readonly name = 'ValidationException';
-  readonly statusCode = 400;
-  readonly field: string;
-  constructor(field: string, message: string) {
-    super(`1 validation error detected: Value at '${field}' failed to satisfy constraint: ${message}`);
-    this.field = field;
-  }
-}
-
-/**
  * An error a local API answers with (400 unless `statusCode` says otherwise): `name` is AWS's error code (or, for a
  * query-compatible API such as CloudWatch, its error shape's name, as the SDK names it), `field` what
  * the request got wrong (`operation` for a throttled or unknown call, the API having no field for it).
@@ -28,6 +14,20 @@ export class AwsApiError extends Error {
     this.name = code;
     this.field = field;
     this.statusCode = statusCode;
+  }
+}
+
+/**
+ * A JSON-protocol request a local API refuses before looking anything up (missing, malformed or
+ * out-of-range parameter), with the AWS error code the SDKs map to their ValidationException.
+ */
+export class AwsValidationError extends AwsApiError {
+  constructor(field: string, message: string) {
+    super(
+      'ValidationException',
+      field,
+      `1 validation error detected: Value at '${field}' failed to satisfy constraint: ${message}`,
+    );
   }
 }
 

@@ -144,7 +144,7 @@ export function lambdaInvokeApi(options: LambdaInvokeOptions) {
     try {
       return await answer(options, request);
     } catch (error) {
-      if (error instanceof AwsApiError || error instanceof AwsValidationError) {
+      if (error instanceof AwsApiError) {
         return lambdaErrorResponse(error.name, error.message, error.statusCode);
       }
       throw error;
