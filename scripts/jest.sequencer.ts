@@ -33,6 +33,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'new-service.test.ts': 6,
   'images.test.ts': 6,
   'fire-schedule.test.ts': 5,
+  'fargate-quota-path.test.ts': 5,
 };
 
 /**

@@ -40,6 +40,17 @@ function port(value: string): number {
   return parsed;
 }
 
+/** A number of vCPUs above 0, as the Fargate vCPU quota counts them ("4", "0.5"). */
+function vcpus(value: string): number {
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed) || parsed <= 0) {
+    throw new InvalidArgumentError(
+      "must be a number of vCPUs above 0 (the account's Fargate vCPU quota, e.g. 4)",
+    );
+  }
+  return parsed;
+}
+
 /**
  * A commander argument parser from a setting's parser: its refusal (`Refused`) becomes commander's
  * InvalidArgumentError, which names where the value came from (the flag or the environment variable).
@@ -115,6 +126,15 @@ const program = new Command('start')
       .env('SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS')
       .argParser(identities),
   )
+  // As a deployed environment's account has one (Service Quotas L-3032A538, a new account's low).
+  .addOption(
+    new Option(
+      '--fargate-vcpus <vcpus>',
+      "the account's Fargate vCPU quota: how many vCPUs the batch tasks may hold at once; a RunTask past it starts nothing and fails as ECS fails it (AmazonECS.Unknown), and the workflow waits for room (default: no quota)",
+    )
+      .env('SIDESTEP_LOCAL_FARGATE_VCPUS')
+      .argParser(vcpus),
+  )
   // No commander default from DATABASE_URL: --help would print its password.
   .option(
     '--database-url <url>',
@@ -142,6 +162,7 @@ const options = program.opts<{
   consolePort: number;
   mailMaxSendRate?: number;
   mailSandboxRecipients?: readonly string[];
+  fargateVcpus?: number;
   databaseUrl?: string;
   databasePort: number;
   stateDir?: string;
@@ -256,6 +277,7 @@ try {
       // None (an empty value) is no sandbox, as infra reads an empty setting: not one that takes no one.
       ...(options.mailSandboxRecipients?.length ? { sandboxRecipients: options.mailSandboxRecipients } : {}),
     },
+    ...(options.fargateVcpus !== undefined ? { fargateVcpuQuota: options.fargateVcpus } : {}),
     databasePort: options.databasePort,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),

@@ -89,6 +89,12 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
   for (const machine of cloud.stepFunctions.stateMachines) {
     lines.push(`  workflow   ${machine.stateMachineArn}  (Step Functions API on the endpoint)`);
   }
+  // The account's Fargate vCPU quota (--fargate-vcpus): what a RunTask past it meets.
+  if (cloud.fargateVcpuQuota !== undefined) {
+    lines.push(
+      `  fargate    at most ${cloud.fargateVcpuQuota} vCPUs of tasks at once (the account's vCPU quota); a RunTask past them starts nothing, as ECS refuses it, and the workflow waits for room`,
+    );
+  }
   lines.push(
     `  state      ${path(cloud.stateDir)}  ${STATE_AT_START[context.state]}; kept across restarts (--fresh starts empty)`,
   );

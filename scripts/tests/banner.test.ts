@@ -12,6 +12,7 @@ const cloud: LocalCloud = {
   databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
   databaseSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-database',
   databaseKind: 'embedded',
+  fargateVcpuQuota: undefined,
   stateDir: '/repo/.sidestep',
   outboxDir: '/repo/.sidestep/outbox',
   queues: [

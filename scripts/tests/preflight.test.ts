@@ -380,6 +380,8 @@ describe('preflight, Fargate vCPU quota', () => {
     const low = only(await preflight(realSettings(), ['--only', 'fargate-vcpu']), 'fargate-vcpu');
     expect(low.verdict).toBe('warn');
     expect(low.detail).toContain('room for 3 batch task(s) at once');
+    // What the fourth import meets: the workflow's wait for room (ECS_CAPACITY_RETRY), not a failure.
+    expect(low.detail).toContain('waits for one to end, at most 60 minutes, then its job fails');
     quotas.on(GetServiceQuotaCommand).resolves({ Quota: { Value: 4 } });
     const enough = only(await preflight(realSettings(), ['--only', 'fargate-vcpu']), 'fargate-vcpu');
     expect([enough.verdict, enough.detail]).toEqual([

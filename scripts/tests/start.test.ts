@@ -100,6 +100,7 @@ describe('scripts/start.ts', () => {
       env: {
         SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE: '14',
         SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS: 'ops@sidestep.localhost, qa@sidestep.localhost',
+        SIDESTEP_LOCAL_FARGATE_VCPUS: '4',
       },
     });
     await cloud.printed('Ctrl-C stops everything.');
@@ -110,6 +111,10 @@ describe('scripts/start.ts', () => {
     // https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html
     expect(cloud.output()).toContain(
       'at most 14 mails/s, above it 454 Throttling failure as SES (MAIL_MAX_SEND_RATE=14)',
+    );
+    // The account's Fargate vCPU quota, as SIDESTEP_LOCAL_FARGATE_VCPUS gives it.
+    expect(cloud.output()).toContain(
+      "fargate    at most 4 vCPUs of tasks at once (the account's vCPU quota); a RunTask past them starts nothing",
     );
     expect(cloud.output()).toMatch(/queue +http:\/\/127\.0\.0\.1:\d+\/000000000000\/sidestep-local-mail\n/);
     expect(cloud.output()).toMatch(
@@ -145,6 +150,7 @@ describe('scripts/start.ts', () => {
     });
     await cloud.printed('Ctrl-C stops everything.');
     expect(cloud.output()).not.toContain('SES sandbox');
+    expect(cloud.output()).not.toContain('  fargate ');
     expect(cloud.output()).toMatch(/smtp sink {2}smtp:\/\/127\.0\.0\.1:\d+ {2}mail lands in [^;\n]*\n/);
     process.kill(-(cloud.child.pid as number), 'SIGINT');
     expect(await cloud.exited).toBe(0);
@@ -157,6 +163,7 @@ describe('scripts/start.ts', () => {
       'must be a number of mails per second above 0 and at most 100000',
     ],
     ['SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS', 'ops@sidestep.localhost,ops', '"ops" is not an email address'],
+    ['SIDESTEP_LOCAL_FARGATE_VCPUS', '0', 'must be a number of vCPUs above 0'],
   ])(
     'refuses a %s of %j, naming it and why, and exits 1',
     async (variable, value, why) => {

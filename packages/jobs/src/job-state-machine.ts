@@ -41,8 +41,8 @@ export const JOB_TRANSITIONS: { readonly [E in JobEvent]: JobTransition } = {
  * workflow is alive is never swept.
  */
 export const JOB_DEADLINE_SECONDS: { readonly [K in JobKind]: number } = {
-  import: 9 * 60 * 60,
-  export: 9 * 60 * 60,
+  import: 16 * 60 * 60,
+  export: 16 * 60 * 60,
 };
 
 /**

@@ -125,6 +125,14 @@ export interface LocalCloudOptions {
    */
   readonly retryIntervalMs?: number;
   /**
+   * The account's Fargate vCPU quota ("Fargate On-Demand vCPU resource count", Service Quotas
+   * `L-3032A538`): how many vCPUs the cloud's Fargate tasks may hold at once. A RunTask past it starts
+   * nothing and fails as ECS fails it (`withVcpuQuota`), so a workflow's wait for room can be tried
+   * here. A new account's quota may fit only a task or two
+   * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html). @default no limit
+   */
+  readonly fargateVcpuQuota?: number;
+  /**
    * Waits before the retries of a function a rule or schedule invoked asynchronously and that failed,
    * instead of Lambda's one and two minutes (tests). @default [60000, 120000]
    */
@@ -223,6 +231,8 @@ export interface LocalCloud {
   readonly databaseSecretArn: string | undefined;
   /** `embedded` PGlite, the `external` server given as `databaseUrl`, or none. */
   readonly databaseKind: 'embedded' | 'external' | undefined;
+  /** The vCPUs the cloud's Fargate tasks may hold at once ({@link LocalCloudOptions.fargateVcpuQuota}), or no limit. */
+  readonly fargateVcpuQuota: number | undefined;
   readonly stateDir: string;
   /** Where the SMTP sink writes `.eml` files: `<stateDir>/outbox`. */
   readonly outboxDir: string;
@@ -449,6 +459,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         // The embedded database serves one session at a time: one batch task at a time keeps the
         // status-updater's short transactions moving between imports. PostgreSQL serves them all.
         ...(database?.kind === 'embedded' ? { taskCapacity: 1 } : {}),
+        ...(options.fargateVcpuQuota !== undefined ? { fargateVcpuQuota: options.fargateVcpuQuota } : {}),
       }),
     );
     // CloudWatch's GetMetricData for what operator tools read of it on AWS: the executions' counts
@@ -532,6 +543,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       databaseUrl: database?.url,
       databaseSecretArn: resources.databaseSecretArn,
       databaseKind: database?.kind,
+      fargateVcpuQuota: options.fargateVcpuQuota,
       stateDir,
       outboxDir: smtp.outboxDir,
       queues: [...queues.byService].map(([service, queue]) => ({ service, queue })),

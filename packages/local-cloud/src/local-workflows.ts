@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { eventsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
-import { FARGATE_RUN_TASK_RATE } from '@sidestep/workflows';
+import { FARGATE_RUN_TASK_RATE, FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
 import pLimit from 'p-limit';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { openExecutionStore } from './execution-store.ts';
@@ -41,6 +41,7 @@ import {
   type RunTaskOutcome,
   type RunTaskRequest,
   SQS_SEND_MESSAGE,
+  StatesTaskError,
   sqsSendMessage,
   type TaskAuthorizer,
   type TaskCall,
@@ -109,6 +110,8 @@ export interface LocalWorkflowsOptions {
    * socket and starving the status-updater's short transactions. @default no limit
    */
   readonly taskCapacity?: number;
+  /** See {@link LocalCloudOptions.fargateVcpuQuota}. @default no limit */
+  readonly fargateVcpuQuota?: number;
 }
 
 /** The task's execution was stopped while the task waited for capacity: it never started. */
@@ -143,6 +146,54 @@ export function queuedTasks<T>(
 }
 
 /**
+ * RunTask under the account's Fargate vCPU quota: a task whose vCPUs (its task definition's `cpu`,
+ * 1024 units a vCPU) do not fit beside those of the tasks already started starts nothing. ECS then
+ * answers 200 with a `Failures` entry, {@link FARGATE_VCPU_LIMIT_REASON}, and the `.sync` integration
+ * fails the state with `AmazonECS.Unknown` (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html);
+ * the cause is RunTask's answer, as JSON. A task counts from RunTask's answer until it stops, a local
+ * wait for a slot ({@link queuedTasks}) included, as Fargate counts a task from PROVISIONING. A
+ * request for a task definition the cloud does not have passes on, to be refused by `run`.
+ */
+export function withVcpuQuota<T>(
+  quota: number | undefined,
+  tasks: readonly LocalTask[],
+  run: (request: RunTaskRequest) => Promise<T>,
+): (request: RunTaskRequest) => Promise<T> {
+  if (quota === undefined) return run;
+  let inUse = 0;
+  return async (request) => {
+    const task = taskOf(request, tasks);
+    const vcpus = task === undefined ? 0 : task.manifest.cpu / 1024;
+    if (inUse + vcpus > quota) {
+      const Failures = [{ Arn: taskDefinitionArnOf(request), Reason: FARGATE_VCPU_LIMIT_REASON }];
+      throw new StatesTaskError('AmazonECS.Unknown', JSON.stringify({ Failures, Tasks: [] }));
+    }
+    inUse += vcpus;
+    try {
+      return await run(request);
+    } finally {
+      inUse -= vcpus;
+    }
+  };
+}
+
+/** The task family a RunTask request names, by ARN or `family[:revision]`. */
+function familyOf(request: RunTaskRequest): string {
+  return (request.taskDefinition.split('task-definition/').pop() ?? '').split(':')[0] ?? '';
+}
+
+/** The local task a RunTask request names, if the cloud has it. */
+function taskOf(request: RunTaskRequest, tasks: readonly LocalTask[]): LocalTask | undefined {
+  const family = familyOf(request);
+  return tasks.find((task) => localName(task.manifest.name) === family);
+}
+
+/** The ARN of the task definition a RunTask request names (the cloud has one revision of each). */
+function taskDefinitionArnOf(request: RunTaskRequest): string {
+  return `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${familyOf(request)}:1`;
+}
+
+/**
  * Step Functions with each workflow's state machine `sidestep-local-<name>`, built from its deployed
  * definition; Task states run through the local integrations (Lambda invoke, ECS RunTask as a child
  * process, SQS SendMessage); the Step Functions API answers on the endpoint.
@@ -170,7 +221,11 @@ export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
         runningTasks,
         authorize,
       });
-    const runTask = queuedTasks(options.taskCapacity, runNow);
+    const runTask = withVcpuQuota(
+      options.fargateVcpuQuota,
+      options.tasks,
+      queuedTasks(options.taskCapacity, runNow),
+    );
     const runTaskRate = createRateBucket(FARGATE_RUN_TASK_RATE, () => performance.now());
     const resources: LocalWorkflowResources = {
       environment: LOCAL_ENVIRONMENT,
@@ -258,8 +313,8 @@ interface TaskRunContext {
  * execution is stopped, as Step Functions calls StopTask.
  */
 async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): Promise<RunTaskOutcome> {
-  const family = (request.taskDefinition.split('task-definition/').pop() ?? '').split(':')[0] ?? '';
-  const entry = context.tasks.find((task) => localName(task.manifest.name) === family);
+  const family = familyOf(request);
+  const entry = taskOf(request, context.tasks);
   if (!entry) {
     throw new EcsInvalidParameterError(
       `TaskDefinition not found: ${request.taskDefinition} (local task definitions: ${
@@ -271,7 +326,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
   const clusterArn = request.cluster.startsWith('arn:')
     ? request.cluster
     : `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${request.cluster}`;
-  const taskDefinitionArn = `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${family}:1`;
+  const taskDefinitionArn = taskDefinitionArnOf(request);
   const taskArn = localTaskArn(clusterArn);
   authorizeRunTask(context.authorize, request.call, manifest.name, {
     taskDefinitionArn,

@@ -4,7 +4,7 @@ import { catchAll } from './catch-all.ts';
 import { INTEGRATION } from './integration.ts';
 import { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 import { requireStrings } from './require-strings.ts';
-import { ECS_START_RETRY } from './retry.ts';
+import { ECS_CAPACITY_RETRY, ECS_START_RETRY, retryWaitSeconds } from './retry.ts';
 
 /** The batch-worker's Fargate task (`arn:aws:states:::ecs:runTask.sync`). Every value may be a Terraform token. */
 export interface BatchWorkerProps {
@@ -129,14 +129,20 @@ export const TRANSIENT_BACKOFF_SECONDS = 30;
 export const DEFAULT_BATCH_TASK_TIMEOUT_SECONDS = 3600;
 
 /**
- * Allowed beyond the task's runs and waits: each run's ECS start retries ({@link ECS_START_RETRY}, at
- * most 5 min 10 s a run, 36 min for the 7 runs) and the steps after the task (the finalizer, the
+ * Allowed beyond the task's runs and waits: the steps after the task (the finalizer, the
  * status-updater) with their Lambda retries.
  */
 const AFTER_TASK_RUNS_SECONDS = 60 * 60;
 
 /** Every run of the batch task a job workflow may make: the first and each rerun. */
 const TASK_RUNS = 1 + MAX_TASK_RERUNS + MAX_TRANSIENT_RERUNS;
+
+/**
+ * The longest a run of the batch task may wait to start: every retry of its start, while ECS has no
+ * room for it ({@link ECS_CAPACITY_RETRY}, an hour) and after ECS API errors ({@link ECS_START_RETRY},
+ * 5 min 10 s), each at its longest.
+ */
+const START_WAITS_SECONDS = retryWaitSeconds(ECS_CAPACITY_RETRY) + retryWaitSeconds(ECS_START_RETRY);
 
 /** The waits before the transient reruns at their longest: each backoff plus a random part of up to it again. */
 const RERUN_WAITS_SECONDS = Array.from(
@@ -148,21 +154,22 @@ const RERUN_WAITS_SECONDS = Array.from(
  * The longest a job workflow may keep its job running, which its StartJob sends as the job's
  * `deadlineSeconds` (past it the job-sweeper fails the job): every run of the batch task the
  * workflow may make (the first, {@link MAX_TASK_RERUNS} after an interruption and
- * {@link MAX_TRANSIENT_RERUNS} after a transient failure), each up to `timeoutSeconds`, the waits
- * before the transient reruns at their longest, and {@link AFTER_TASK_RUNS_SECONDS}. With the
- * default 1-hour task: 7 h 7 min, plus an hour.
+ * {@link MAX_TRANSIENT_RERUNS} after a transient failure), each up to `timeoutSeconds` after waiting
+ * up to {@link START_WAITS_SECONDS} to start, the waits before the transient reruns at their longest,
+ * and {@link AFTER_TASK_RUNS_SECONDS}. With the default 1-hour task: 14 h 44 min, plus an hour.
  */
 export function jobDeadlineSeconds(timeoutSeconds: number = DEFAULT_BATCH_TASK_TIMEOUT_SECONDS): number {
-  return TASK_RUNS * timeoutSeconds + RERUN_WAITS_SECONDS + AFTER_TASK_RUNS_SECONDS;
+  return TASK_RUNS * (timeoutSeconds + START_WAITS_SECONDS) + RERUN_WAITS_SECONDS + AFTER_TASK_RUNS_SECONDS;
 }
 
 /**
  * The longest `timeoutSeconds` a job workflow takes: the longest whose {@link jobDeadlineSeconds} is
  * within the ledger's {@link MAX_JOB_DEADLINE_SECONDS} (7 days), which its StartJob could not set
- * otherwise (every job would fail at its first step). About 23 h.
+ * otherwise (every job would fail at its first step). About 22 h 45 min.
  */
 export const MAX_BATCH_TASK_TIMEOUT_SECONDS = Math.floor(
-  (MAX_JOB_DEADLINE_SECONDS - RERUN_WAITS_SECONDS - AFTER_TASK_RUNS_SECONDS) / TASK_RUNS,
+  (MAX_JOB_DEADLINE_SECONDS - RERUN_WAITS_SECONDS - AFTER_TASK_RUNS_SECONDS) / TASK_RUNS -
+    START_WAITS_SECONDS,
 );
 
 /**
@@ -293,7 +300,7 @@ export function batchTask(
     },
     TimeoutSeconds: batchWorker.timeoutSeconds ?? DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
     ResultPath: null,
-    Retry: [ECS_START_RETRY],
+    Retry: [ECS_CAPACITY_RETRY, ECS_START_RETRY],
     Catch: [
       { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.error', Next: stopped },
       ...catchAll(step.onFailure),

@@ -45,7 +45,14 @@ export { InvalidScheduleError } from './invalid-schedule-error.ts';
 export { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 export { nextFireTimes } from './next-fire-times.ts';
 export {
+  ECS_CAPACITY_ERRORS,
+  ECS_CAPACITY_RETRY,
+  ECS_CAPACITY_WAIT_SECONDS,
+  ECS_START_ERRORS,
+  ECS_START_RETRY,
   FARGATE_RUN_TASK_RATE,
+  FARGATE_VCPU_LIMIT_REASON,
+  retryWaitSeconds,
   TRANSIENT_ECS_ERRORS,
   TRANSIENT_EXPORT_FINALIZER_ERRORS,
   TRANSIENT_LAMBDA_ERRORS,

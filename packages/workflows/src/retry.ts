@@ -1,5 +1,8 @@
 import type { Retrier } from './asl.ts';
 
+/** The most a retrier waits between two attempts (its `MaxDelaySeconds`). */
+const MAX_RETRY_DELAY_SECONDS = 60;
+
 /**
  * Errors of the Lambda service itself (the function did not run, or its result was lost), retried:
  * the list the AWS CDK's `LambdaInvoke` retries by default, plus throttling, `Sandbox.Timedout` (the
@@ -55,15 +58,29 @@ export const TRANSIENT_EXPORT_FINALIZER_ERRORS = [
 ] as const;
 
 /**
- * ECS API errors while starting the task (capacity, throttling, service faults), retried
- * ({@link ECS_START_RETRY}). A task that ran and stopped with a non-zero exit fails with
- * `States.TaskFailed` and is NOT retried: the worker exits non-zero for bad input (a bad header, too
- * many rejected rows), which a retry cannot fix.
- * `AmazonECS.Unknown`: RunTask answered 200 with a non-empty `Failures` (no task started: Fargate
- * Spot capacity unavailable, for one), which the `.sync` integration raises under that name
- * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html).
- * `ECS.AmazonECSException`: among others RunTask throttled ("Rate exceeded"), which Fargate does past
- * {@link FARGATE_RUN_TASK_RATE} calls a second.
+ * ECS's answers that say there is no room for the task yet, retried as long as
+ * {@link ECS_CAPACITY_WAIT_SECONDS} ({@link ECS_CAPACITY_RETRY}); each clears as other tasks stop or
+ * time passes.
+ * `AmazonECS.Unknown`: RunTask answered 200 with a non-empty `Failures` and started no task, which the
+ * `.sync` integration raises under that name
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html): the account's Fargate vCPU
+ * quota is full ({@link FARGATE_VCPU_LIMIT_REASON}; a new account's may fit only a task or two), or
+ * Fargate (Spot) has no capacity ("Capacity is unavailable at this time"; both in
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages-list.html).
+ * `ECS.AmazonECSException`: RunTask throttled ("Rate exceeded"), which Fargate does past
+ * {@link FARGATE_RUN_TASK_RATE} calls a second, and, as Step Functions reports it, no Fargate capacity
+ * (https://repost.aws/knowledge-center/ecs-fargate-runtask-capacity).
+ * `ECS.ThrottlingException`: the ECS API throttled.
+ */
+export const ECS_CAPACITY_ERRORS = [
+  'AmazonECS.Unknown',
+  'ECS.AmazonECSException',
+  'ECS.ThrottlingException',
+] as const;
+
+/**
+ * ECS API errors while starting the task that may pass, retried briefly ({@link ECS_START_RETRY}).
+ * `ECS.ServerException`: a fault of the service.
  * `ECS.InvalidParameterException`: what RunTask answers when the EC2 calls it makes for the task's
  * network interface are throttled ("Error retrieving security group information for [sg-…]: Request
  * limit exceeded", the "asynchronous throttling" of
@@ -72,13 +89,15 @@ export const TRANSIENT_EXPORT_FINALIZER_ERRORS = [
  * wrong request fails the job after the retries, its cause kept, a few minutes later instead of at
  * once. A failure that persists (a task definition gone) fails the job after the retries too.
  */
-export const TRANSIENT_ECS_ERRORS = [
-  'ECS.AmazonECSException',
-  'ECS.ServerException',
-  'ECS.ThrottlingException',
-  'ECS.InvalidParameterException',
-  'AmazonECS.Unknown',
-] as const;
+export const ECS_START_ERRORS = ['ECS.ServerException', 'ECS.InvalidParameterException'] as const;
+
+/**
+ * Every ECS error a batch task's start retries: {@link ECS_CAPACITY_ERRORS} and
+ * {@link ECS_START_ERRORS}. A task that ran and stopped with a non-zero exit fails with
+ * `States.TaskFailed` and is NOT retried: the worker exits non-zero for bad input (a bad header, too
+ * many rejected rows), which a retry cannot fix.
+ */
+export const TRANSIENT_ECS_ERRORS = [...ECS_CAPACITY_ERRORS, ...ECS_START_ERRORS] as const;
 
 /**
  * Fargate's RunTask calls a second per account and Region, burst and sustained: "The rate quota for
@@ -89,11 +108,41 @@ export const TRANSIENT_ECS_ERRORS = [
 export const FARGATE_RUN_TASK_RATE = 20;
 
 /**
- * The batch task's start retried on {@link TRANSIENT_ECS_ERRORS}: 7 retries from 10 s, doubling, at
- * most 60 s apart (10, 20, 40, 60, 60, 60, 60: at most 5 min 10 s, with full jitter about half),
- * long enough for a burst of a few hundred uploads at Fargate's {@link FARGATE_RUN_TASK_RATE} RunTask calls a second.
+ * The reason of RunTask's `Failures` entry when the task's vCPUs do not fit in what the account may
+ * run on Fargate at once, in ECS's words
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages-list.html); the
+ * local cloud answers it past its `fargateVcpuQuota`.
  */
-export const ECS_START_RETRY = retry(TRANSIENT_ECS_ERRORS, 10, 7);
+export const FARGATE_VCPU_LIMIT_REASON =
+  'You’ve reached the limit on the number of vCPUs you can run concurrently';
+
+/**
+ * How long a batch task's start waits for room ({@link ECS_CAPACITY_ERRORS}) before its job fails: an
+ * hour, the default batch task's timeout, so a task that waits outlasts every task of the same
+ * timeout that was running when it began. Without jitter, so the hour is certain (full jitter would
+ * wait half as long on average and promise nothing). Fargate starts tasks in no queue, so one that
+ * waits can be passed by a later one that called at the right moment.
+ */
+export const ECS_CAPACITY_WAIT_SECONDS = 3600;
+
+/**
+ * The batch task's start retried while ECS has no room for it ({@link ECS_CAPACITY_ERRORS}): from
+ * 10 s, doubling, then once a minute, until {@link ECS_CAPACITY_WAIT_SECONDS} have passed (62
+ * retries, 1 h 10 s of waits). Each is a RunTask call, one a minute per waiting job, well within
+ * {@link FARGATE_RUN_TASK_RATE}.
+ */
+export const ECS_CAPACITY_RETRY = retry(
+  ECS_CAPACITY_ERRORS,
+  10,
+  attemptsLasting(ECS_CAPACITY_WAIT_SECONDS, 10),
+  'NONE',
+);
+
+/**
+ * The batch task's start retried on {@link ECS_START_ERRORS}: 7 retries from 10 s, doubling, at most
+ * 60 s apart (10, 20, 40, 60, 60, 60, 60: at most 5 min 10 s, with full jitter about half).
+ */
+export const ECS_START_RETRY = retry(ECS_START_ERRORS, 10, 7);
 
 /**
  * SQS errors a later attempt can get past (throttling, network faults), retried. Not the catch-all
@@ -123,7 +172,30 @@ export function retry(
     IntervalSeconds: intervalSeconds,
     MaxAttempts: maxAttempts,
     BackoffRate: 2,
-    MaxDelaySeconds: 60,
+    MaxDelaySeconds: MAX_RETRY_DELAY_SECONDS,
     JitterStrategy: jitter,
   };
+}
+
+/**
+ * The longest `retrier` waits in all, every attempt made: each wait at its backoff (full jitter waits
+ * up to it), capped at `MaxDelaySeconds`
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html).
+ */
+export function retryWaitSeconds(retrier: Retrier): number {
+  let seconds = 0;
+  for (let attempt = 0; attempt < (retrier.MaxAttempts ?? 3); attempt++) {
+    const backoff = (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** attempt;
+    seconds += Math.min(backoff, retrier.MaxDelaySeconds ?? Number.POSITIVE_INFINITY);
+  }
+  return seconds;
+}
+
+/** The fewest attempts of {@link retry}'s backoff from `intervalSeconds` whose waits add up to `seconds`. */
+function attemptsLasting(seconds: number, intervalSeconds: number): number {
+  let attempts = 0;
+  for (let waited = 0; waited < seconds; attempts++) {
+    waited += Math.min(intervalSeconds * 2 ** attempts, MAX_RETRY_DELAY_SECONDS);
+  }
+  return attempts;
 }

@@ -2,9 +2,12 @@ import { expect } from '@jest/globals';
 import { HAND_OVER_DEADLINE_SECONDS, JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
 import {
   DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
+  ECS_CAPACITY_ERRORS,
+  ECS_CAPACITY_WAIT_SECONDS,
   type ImportWorkflowProps,
   jobDeadlineSeconds,
   type Retrier,
+  retryWaitSeconds,
   type StateMachineDefinition,
   type TaskState,
   TRANSIENT_ECS_ERRORS,
@@ -77,14 +80,15 @@ export function expectOnlyTransientRetries(
     for (const retrier of state.Retry ?? []) {
       for (const error of retrier.ErrorEquals)
         expect({ name, error, transient: transient.has(error) }).toEqual({ name, error, transient: true });
-      // Jittered, but for the ledger's outages, whose retrier must last a set time (ledger-outage.test.ts).
-      const ledger = retrier.ErrorEquals.some((error) =>
-        (TRANSIENT_STATUS_UPDATER_ERRORS as readonly string[]).includes(error),
+      // Jittered, but for the ledger's outages and a batch task's wait for ECS capacity, whose
+      // retriers must last a set time (ledger-outage.test.ts, import-workflow-execution.test.ts).
+      const lastsSetTime = retrier.ErrorEquals.some((error) =>
+        [...TRANSIENT_STATUS_UPDATER_ERRORS, ...ECS_CAPACITY_ERRORS].includes(error as never),
       );
       expect({ name, error: retrier.ErrorEquals, JitterStrategy: retrier.JitterStrategy }).toEqual({
         name,
         error: retrier.ErrorEquals,
-        JitterStrategy: ledger ? 'NONE' : 'FULL',
+        JitterStrategy: lastsSetTime ? 'NONE' : 'FULL',
       });
       expect(retrier).toMatchObject({ BackoffRate: 2, MaxDelaySeconds: 60 });
       expect(retrier.IntervalSeconds).toBeGreaterThan(0);
@@ -109,9 +113,10 @@ export function expectOnlyTransientRetries(
  * The job's deadline, which StartJob sends (`deadlineSeconds`; past it the job-sweeper fails a job
  * still running), is past the longest the definition itself may keep the job running: every run of
  * `batchTask` it may make (the first, and as many reruns as its two `...RerunsLeft` choices allow),
- * each up to the task's TimeoutSeconds, and the waits before its transient reruns at their longest
- * (the backoff plus up to the backoff again, the backoff doubling). Read from the definition, so a
- * rerun added to it without the deadline fails this.
+ * each up to the task's TimeoutSeconds after every retry of its start at its longest wait (ECS with
+ * no room for it, ECS API errors), and the waits before its transient reruns at their longest (the
+ * backoff plus up to the backoff again, the backoff doubling). Read from the definition, so a rerun
+ * or a longer wait added to it without the deadline fails this.
  */
 export function expectDeadlineCoversEveryRun(definition: StateMachineDefinition, batchTask: string): number {
   const states = definition.States as unknown as Record<string, Record<string, unknown> | undefined>;
@@ -128,7 +133,11 @@ export function expectDeadlineCoversEveryRun(definition: StateMachineDefinition,
   );
   let waits = 0;
   for (let rerun = 0; rerun < transientReruns; rerun++, backoff *= 2) waits += 2 * backoff;
-  const longest = (1 + taskReruns + transientReruns) * timeout + waits;
+  const startWaits = ((states[batchTask]?.Retry ?? []) as Retrier[])
+    .map(retryWaitSeconds)
+    .reduce((sum, seconds) => sum + seconds, 0);
+  expect(startWaits).toBeGreaterThan(ECS_CAPACITY_WAIT_SECONDS);
+  const longest = (1 + taskReruns + transientReruns) * (timeout + startWaits) + waits;
   const deadline = number(
     (states.StartJob?.Parameters as { Payload?: { deadlineSeconds?: unknown } } | undefined)?.Payload
       ?.deadlineSeconds,
@@ -152,12 +161,8 @@ function longestTaskSeconds(
 ): number {
   const retriers = ((definition.States[name] as TaskState | undefined)?.Retry ?? []) as readonly Retrier[];
   let seconds = attemptSeconds;
-  for (const retrier of retriers) {
-    for (let attempt = 0; attempt < (retrier.MaxAttempts ?? 3); attempt++) {
-      const backoff = (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** attempt;
-      seconds += Math.min(backoff, retrier.MaxDelaySeconds ?? Number.POSITIVE_INFINITY) + attemptSeconds;
-    }
-  }
+  for (const retrier of retriers)
+    seconds += retryWaitSeconds(retrier) + (retrier.MaxAttempts ?? 3) * attemptSeconds;
   return seconds;
 }
 

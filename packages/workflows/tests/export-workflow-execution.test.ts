@@ -184,7 +184,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
           byteOrderMark: true,
         },
       },
-      { event: 'start', jobId, expectedState: 'running', executionId, deadlineSeconds: 29_220 },
+      { event: 'start', jobId, expectedState: 'running', executionId, deadlineSeconds: 56_660 },
       {
         event: 'finish',
         jobId,

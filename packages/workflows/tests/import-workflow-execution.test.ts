@@ -7,7 +7,14 @@ import {
   TRANSIENT_BACKOFF_SECONDS,
   TRANSIENT_FAILURE_ERROR,
 } from '../src/batch-task.ts';
-import { type ImportWorkflowProps, importWorkflow } from '../src/index.ts';
+import {
+  ECS_CAPACITY_RETRY,
+  ECS_CAPACITY_WAIT_SECONDS,
+  FARGATE_VCPU_LIMIT_REASON,
+  type ImportWorkflowProps,
+  importWorkflow,
+  retryWaitSeconds,
+} from '../src/index.ts';
 import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
 import {
   localWiring,
@@ -133,7 +140,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         },
       },
       // The default 1-hour task's: every run the workflow may make, and the waits between.
-      { event: 'start', jobId: job?.id, expectedState: 'running', executionId, deadlineSeconds: 29_220 },
+      { event: 'start', jobId: job?.id, expectedState: 'running', executionId, deadlineSeconds: 56_660 },
       { event: 'finish', jobId: job?.id, expectedState: 'succeeded', executionId },
     ]);
 
@@ -589,6 +596,43 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(run.failure).toBeUndefined();
     expect(env.tasks).toHaveLength(2);
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
+  });
+
+  // A new account's Fargate vCPU quota may fit one or two batch tasks: RunTask then answers 200 with
+  // a `Failures` entry and starts nothing ("You've reached the limit on the number of vCPUs you can
+  // run concurrently", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages-list.html),
+  // `AmazonECS.Unknown` to Step Functions. The import waits for a running task to end, up to an hour.
+  it('waits for room under the Fargate vCPU quota (AmazonECS.Unknown) for half an hour, then imports', async () => {
+    const env = cloud({
+      worker: failingToStart(
+        namedError('AmazonECS.Unknown', FARGATE_VCPU_LIMIT_REASON),
+        // The first start and 35 retries, about 33 minutes of waits (10, 20, 40, then a minute each).
+        35,
+      ),
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.tasks).toHaveLength(36);
+    expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
+  });
+
+  it('fails the job when the vCPU quota stays full for an hour, the refusal kept as its reason', async () => {
+    const env = cloud({
+      worker: failingToStart(namedError('AmazonECS.Unknown', FARGATE_VCPU_LIMIT_REASON), 1000),
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeInstanceOf(ExecutionError);
+    // The first start and every retry of the capacity wait, then no more.
+    expect(env.tasks).toHaveLength(1 + (ECS_CAPACITY_RETRY.MaxAttempts ?? 0));
+    expect(retryWaitSeconds(ECS_CAPACITY_RETRY)).toBeGreaterThanOrEqual(ECS_CAPACITY_WAIT_SECONDS);
+    expect([...env.status.jobs.values()][0]?.state).toBe('failed');
+    expect(env.status.calls.find((call) => call.event === 'fail')).toMatchObject({
+      error: { Error: 'AmazonECS.Unknown', Cause: FARGATE_VCPU_LIMIT_REASON },
+    });
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
   });
 
   it('retries an ECS API error while starting the task, then imports', async () => {

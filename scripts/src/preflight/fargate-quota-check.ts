@@ -1,6 +1,7 @@
 import { GetServiceQuotaCommand, type GetServiceQuotaCommandOutput } from '@aws-sdk/client-service-quotas';
 import type { BatchCapacity } from '@sidestep/infra';
 import { resourceName } from '@sidestep/manifest';
+import { ECS_CAPACITY_WAIT_SECONDS } from '@sidestep/workflows';
 import { errorName } from './aws-error.ts';
 import type { PreflightCheck } from './preflight-check.ts';
 import { resultsFor } from './preflight-check.ts';
@@ -29,9 +30,9 @@ const check = 'fargate-vcpu';
 /**
  * The account's Fargate vCPU quota for the batch task's capacity (`SIDESTEP_<ENV>_BATCH_CAPACITY`)
  * against the vCPUs its task definition asks: none fit, and no import or export can start; fewer
- * than {@link BATCH_TASKS_AT_ONCE}, and the ones past them wait on the workflow's start retries
- * (about 5 minutes) before their jobs fail. The quota is the account's in the Region: other Fargate
- * tasks there take from it too.
+ * than {@link BATCH_TASKS_AT_ONCE}, and the ones past them wait for room (`ECS_CAPACITY_WAIT_SECONDS`
+ * of @sidestep/workflows, an hour) before their jobs fail. The quota is the account's in the Region:
+ * other Fargate tasks there take from it too.
  */
 export const fargateQuotaCheck: PreflightCheck = {
   id: check,
@@ -75,7 +76,7 @@ export const fargateQuotaCheck: PreflightCheck = {
       return [
         result(
           'warn',
-          `${asks}: room for ${fits} batch task(s) at once, fewer if other Fargate tasks run there; an import or export past them waits on its workflow's start retries (about 5 minutes), then its job fails`,
+          `${asks}: room for ${fits} batch task(s) at once, fewer if other Fargate tasks run there; an import or export past them waits for one to end, at most ${ECS_CAPACITY_WAIT_SECONDS / 60} minutes, then its job fails`,
           fix,
         ),
       ];

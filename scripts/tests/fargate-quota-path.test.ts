@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { executionStatusRule, FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
+import { LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import { endedExecutions, type PathCloud, startPathCloud } from './start-path-cloud.ts';
+
+// A new account's Fargate vCPU quota may fit a single batch task
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html): the local
+// cloud refuses a RunTask past it as ECS does (its Failures, AmazonECS.Unknown to Step Functions),
+// and the import workflow waits for room instead of failing the job.
+const BUCKET = 'sidestep-local-imports';
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+const BATCH_WORKER = LOCAL_TASKS.find((task) => task.manifest.name === 'batch-worker');
+const run = randomBytes(4).toString('hex');
+
+let path: PathCloud;
+
+beforeAll(async () => {
+  path = await startPathCloud('fargate-quota', {
+    services: LOCAL_SERVICES,
+    tasks: LOCAL_TASKS,
+    workflows: WORKFLOWS,
+    executionStatusRule,
+    // Room for one batch task.
+    fargateVcpuQuota: (BATCH_WORKER?.manifest.cpu ?? Number.NaN) / 1024,
+    // The workflow's waits for room, shortened: its retries come every 50 ms instead of 10 s to a minute.
+    retryIntervalMs: 50,
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await path?.stop();
+});
+
+function csv(n: number, rows: number): string {
+  const lines = ['external_id,email,name'];
+  for (let i = 1; i <= rows; i++) lines.push(`q-${run}-${n}-${i},q${i}.${n}.${run}@example.com,User ${i}`);
+  return `${lines.join('\n')}\n`;
+}
+
+describe('imports past the account’s Fargate vCPU quota', () => {
+  it('waits for room: both imports of two uploaded at once succeed, the second RunTask refused and retried', async () => {
+    const uploads = [
+      { n: 1, rows: 40 },
+      { n: 2, rows: 60 },
+    ];
+    await Promise.all(
+      uploads.map(({ n, rows }) =>
+        path.s3.send(
+          new PutObjectCommand({ Bucket: BUCKET, Key: `imports/${run}/quota-${n}.csv`, Body: csv(n, rows) }),
+        ),
+      ),
+    );
+    const executions = await endedExecutions(path.sfn, STATE_MACHINE_ARN, (input) => input.includes(run), {
+      count: uploads.length,
+      timeoutMs: 60_000,
+    });
+    expect(executions.map((execution) => ({ status: execution.status, cause: execution.cause }))).toEqual([
+      { status: 'SUCCEEDED' },
+      { status: 'SUCCEEDED' },
+    ]);
+
+    // The refusals, from the executions' histories: RunTask's Failures in the cause, the reason ECS's.
+    const refusals = await Promise.all(
+      executions.map(async ({ executionArn }) => {
+        const { events = [] } = await path.sfn.send(
+          new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }),
+        );
+        return events.flatMap((event) =>
+          event.taskFailedEventDetails?.error === 'AmazonECS.Unknown'
+            ? [event.taskFailedEventDetails.cause]
+            : [],
+        );
+      }),
+    );
+    const refused = refusals.flat();
+    expect(refused.length).toBeGreaterThan(0);
+    for (const cause of refused) {
+      expect(JSON.parse(cause ?? '{}')).toMatchObject({
+        Failures: [{ Reason: FARGATE_VCPU_LIMIT_REASON }],
+        Tasks: [],
+      });
+    }
+    // A refused RunTask started no task: one task ran for each import.
+    expect(
+      path.collecting.ofType('task-started').filter((event) => event.task === 'batch-worker'),
+    ).toHaveLength(2);
+
+    const db = await path.openDatabase(1);
+    const { rows: jobs } = await db.query<{ file_name: string; state: string; rows_imported: string }>(
+      'select file_name, state, rows_imported from jobs where source_key like $1 order by file_name',
+      [`imports/${run}/%`],
+    );
+    expect(jobs).toEqual([
+      { file_name: 'quota-1.csv', state: 'succeeded', rows_imported: '40' },
+      { file_name: 'quota-2.csv', state: 'succeeded', rows_imported: '60' },
+    ]);
+  }, 90_000);
+});
