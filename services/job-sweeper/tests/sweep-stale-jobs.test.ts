@@ -13,7 +13,13 @@ import {
   type TestDatabase,
   testDatabases,
 } from '@sidestep/db/testing';
-import { deadlineMissedReason, fireJobEvent, handOverMissedReason, lockJob } from '@sidestep/jobs';
+import {
+  deadlineMissedReason,
+  fireJobEvent,
+  handOverMissedReason,
+  JOB_DEADLINE_SECONDS,
+  lockJob,
+} from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
 import {
   MAX_STAGING_SEGMENTS,
@@ -240,11 +246,12 @@ describeEachDatabase('sweepStaleJobs', (open) => {
   // of the redrive sets it anew instead, so the sweep does not fail the job the redrive runs.
   it('leaves a running job past its deadline that a redrive claimed to the redrive until its new deadline, and fails one unclaimed or whose claim was released', async () => {
     const [redriven, unclaimed, released] = [await job('import'), await job('import'), await job('export')];
-    // Started 10 h ago with the 9-hour deadline a start sets: passed an hour ago, the jobs still running.
+    // Started an hour more than the deadline a start sets ago: passed an hour ago, the jobs still running.
+    const ago = `${Math.max(JOB_DEADLINE_SECONDS.import, JOB_DEADLINE_SECONDS.export) + 3600} seconds`;
     await db.query(
-      `UPDATE jobs SET started_at = started_at - interval '10 hours', deadline_at = deadline_at - interval '10 hours'
+      `UPDATE jobs SET started_at = started_at - $2::interval, deadline_at = deadline_at - $2::interval
          WHERE id = ANY($1)`,
-      [[redriven, unclaimed, released]],
+      [[redriven, unclaimed, released], ago],
     );
     const ledger = new SqlLedger(db);
     const claim = (jobId: string) => ({ jobId, executionArn: `arn:e:${jobId}`, redriveCount: 0 });
