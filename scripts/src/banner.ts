@@ -92,7 +92,7 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
   // The account's Fargate vCPU quota (--fargate-vcpus): what a RunTask past it meets.
   if (cloud.fargateVcpuQuota !== undefined) {
     lines.push(
-      `  fargate    at most ${cloud.fargateVcpuQuota} vCPUs of tasks at once (the account's vCPU quota); a RunTask past them starts nothing, as ECS refuses it, and the workflow waits for room`,
+      `  fargate    at most ${cloud.fargateVcpuQuota} vCPU${cloud.fargateVcpuQuota === 1 ? '' : 's'} of tasks at once (the account's vCPU quota); a RunTask past them starts nothing, as ECS refuses it, and the workflow waits for room`,
     );
   }
   lines.push(

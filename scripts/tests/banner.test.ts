@@ -102,6 +102,17 @@ describe('formatBanner', () => {
     expect(banner).toContain('psql postgres://postgres@127.0.0.1:5433/postgres\n');
   });
 
+  it("says the account's Fargate vCPU quota when there is one, in the right number", () => {
+    const context = { rootDir: '/repo', queueNames: [], state: 'new' } as const;
+    expect(formatBanner(cloud, context)).not.toContain('  fargate ');
+    expect(formatBanner({ ...cloud, fargateVcpuQuota: 1 }, context)).toContain(
+      "  fargate    at most 1 vCPU of tasks at once (the account's vCPU quota)",
+    );
+    expect(formatBanner({ ...cloud, fargateVcpuQuota: 0.5 }, context)).toContain(
+      'at most 0.5 vCPUs of tasks',
+    );
+  });
+
   it('shows each pipe queue with the workflow it starts, and its DLQ', () => {
     expect(banner).toContain(
       `queue      ${endpoint}/000000000000/sidestep-local-export-requests  (pipe -> workflow export)\n`,
