@@ -58,29 +58,26 @@ export const TRANSIENT_EXPORT_FINALIZER_ERRORS = [
 ] as const;
 
 /**
- * ECS's answers that say there is no room for the task yet, retried as long as
- * {@link ECS_CAPACITY_WAIT_SECONDS} ({@link ECS_CAPACITY_RETRY}); each clears as other tasks stop or
- * time passes.
- * `AmazonECS.Unknown`: RunTask answered 200 with a non-empty `Failures` and started no task, which the
- * `.sync` integration raises under that name
- * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html): the account's Fargate vCPU
- * quota is full ({@link FARGATE_VCPU_LIMIT_REASON}; a new account's may fit only a task or two), or
- * Fargate (Spot) has no capacity ("Capacity is unavailable at this time"; both in
- * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages-list.html).
- * `ECS.AmazonECSException`: RunTask throttled ("Rate exceeded"), which Fargate does past
- * {@link FARGATE_RUN_TASK_RATE} calls a second, and, as Step Functions reports it, no Fargate capacity
- * (https://repost.aws/knowledge-center/ecs-fargate-runtask-capacity).
- * `ECS.ThrottlingException`: the ECS API throttled.
+ * ECS's answer that there is no room for the task yet, retried as long as
+ * {@link ECS_CAPACITY_WAIT_SECONDS} ({@link ECS_CAPACITY_RETRY}): `AmazonECS.Unknown`, RunTask answered
+ * 200 with a non-empty `Failures` and started no task, which the `.sync` integration raises under that
+ * name (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html): the account's Fargate
+ * vCPU quota is full ({@link FARGATE_VCPU_LIMIT_REASON}; a new account's may fit only a task or two),
+ * or Fargate Spot has no capacity ("Capacity is unavailable at this time"; both in
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages-list.html). Each
+ * clears as other tasks stop.
  */
-export const ECS_CAPACITY_ERRORS = [
-  'AmazonECS.Unknown',
-  'ECS.AmazonECSException',
-  'ECS.ThrottlingException',
-] as const;
+export const ECS_CAPACITY_ERRORS = ['AmazonECS.Unknown'] as const;
 
 /**
- * ECS API errors while starting the task that may pass, retried briefly ({@link ECS_START_RETRY}).
- * `ECS.ServerException`: a fault of the service.
+ * ECS API errors while starting the task that pass in minutes, retried with jitter
+ * ({@link ECS_START_RETRY}).
+ * `ECS.AmazonECSException`: among others RunTask throttled ("Rate exceeded"), which Fargate does past
+ * {@link FARGATE_RUN_TASK_RATE} calls a second: jittered, the executions of a burst do not call again
+ * in the same second. Step Functions reports Fargate capacity unavailable under this name too
+ * (https://repost.aws/knowledge-center/ecs-fargate-runtask-capacity), which a Retry cannot tell from
+ * the throttle: it gets these retries, not the hour of {@link ECS_CAPACITY_RETRY}.
+ * `ECS.ServerException`, `ECS.ThrottlingException`: a fault of the service, the ECS API throttled.
  * `ECS.InvalidParameterException`: what RunTask answers when the EC2 calls it makes for the task's
  * network interface are throttled ("Error retrieving security group information for [sg-…]: Request
  * limit exceeded", the "asynchronous throttling" of
@@ -89,7 +86,12 @@ export const ECS_CAPACITY_ERRORS = [
  * wrong request fails the job after the retries, its cause kept, a few minutes later instead of at
  * once. A failure that persists (a task definition gone) fails the job after the retries too.
  */
-export const ECS_START_ERRORS = ['ECS.ServerException', 'ECS.InvalidParameterException'] as const;
+export const ECS_START_ERRORS = [
+  'ECS.AmazonECSException',
+  'ECS.ServerException',
+  'ECS.ThrottlingException',
+  'ECS.InvalidParameterException',
+] as const;
 
 /**
  * Every ECS error a batch task's start retries: {@link ECS_CAPACITY_ERRORS} and
@@ -128,8 +130,8 @@ export const ECS_CAPACITY_WAIT_SECONDS = 3600;
 /**
  * The batch task's start retried while ECS has no room for it ({@link ECS_CAPACITY_ERRORS}): from
  * 10 s, doubling, then once a minute, until {@link ECS_CAPACITY_WAIT_SECONDS} have passed (62
- * retries, 1 h 10 s of waits). Each is a RunTask call, one a minute per waiting job, well within
- * {@link FARGATE_RUN_TASK_RATE}.
+ * retries, 1 h 10 s of waits). Each is a RunTask call, one a minute per waiting job; one throttled
+ * meanwhile is retried by {@link ECS_START_RETRY}, with its own count.
  */
 export const ECS_CAPACITY_RETRY = retry(
   ECS_CAPACITY_ERRORS,
@@ -140,7 +142,9 @@ export const ECS_CAPACITY_RETRY = retry(
 
 /**
  * The batch task's start retried on {@link ECS_START_ERRORS}: 7 retries from 10 s, doubling, at most
- * 60 s apart (10, 20, 40, 60, 60, 60, 60: at most 5 min 10 s, with full jitter about half).
+ * 60 s apart (10, 20, 40, 60, 60, 60, 60: at most 5 min 10 s, with full jitter about half), long
+ * enough for a burst of a few hundred uploads at Fargate's {@link FARGATE_RUN_TASK_RATE} RunTask calls
+ * a second.
  */
 export const ECS_START_RETRY = retry(ECS_START_ERRORS, 10, 7);
 

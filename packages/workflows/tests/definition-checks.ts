@@ -58,6 +58,16 @@ export function expectEveryTaskCatchesAll(
   }
 }
 
+/** The errors a throttled call fails with (ECS's RunTask "Rate exceeded" is `ECS.AmazonECSException`). */
+const THROTTLES: readonly string[] = [
+  'ECS.AmazonECSException',
+  'ECS.ThrottlingException',
+  'Lambda.TooManyRequestsException',
+  'SQS.RequestThrottledException',
+  'SQS.ThrottlingException',
+  'SQS.KmsThrottledException',
+];
+
 /**
  * Every task retries, only transient errors — the Lambda service's, the status-updater's, ECS's,
  * SQS's, and the workflow's `extra` ones — with capped exponential backoff, jittered but for the
@@ -90,6 +100,15 @@ export function expectOnlyTransientRetries(
         error: retrier.ErrorEquals,
         JitterStrategy: lastsSetTime ? 'NONE' : 'FULL',
       });
+      // A throttle is retried jittered whatever else its retrier is for: executions throttled in the
+      // same second must not call again in the same second (RunTask's 20 a second, Lambda's 429).
+      for (const error of retrier.ErrorEquals.filter((e) => THROTTLES.includes(e))) {
+        expect({ name, error, JitterStrategy: retrier.JitterStrategy }).toEqual({
+          name,
+          error,
+          JitterStrategy: 'FULL',
+        });
+      }
       expect(retrier).toMatchObject({ BackoffRate: 2, MaxDelaySeconds: 60 });
       expect(retrier.IntervalSeconds).toBeGreaterThan(0);
     }
