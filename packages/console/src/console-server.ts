@@ -36,6 +36,7 @@ import {
   workflowPage,
   workflowsPage,
 } from './pages/workflows-page.ts';
+import { SHARED_LISTING_MS, sharedListings } from './shared-listings.ts';
 
 /** Options of {@link startConsole}. */
 export interface ConsoleOptions {
@@ -49,6 +50,11 @@ export interface ConsoleOptions {
   readonly outboxDir?: string;
   /** How often a live page is re-rendered and pushed while it is open. @default 3000 */
   readonly refreshMs?: number;
+  /**
+   * How long a ListExecutions answer is shared between the console's pages, tabs and refreshes
+   * ({@link sharedListings}); 0 shares none. @default {@link SHARED_LISTING_MS}
+   */
+  readonly listingShareMs?: number;
 }
 
 /** A console that is listening. */
@@ -358,7 +364,17 @@ async function withWarnings(page: Page, request: PageRequest): Promise<PageView 
  * DNS-rebound name cannot reach it.
  */
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
-  const { context } = options;
+  // Every page reads through the same Step Functions client, its listings shared (see sharedListings).
+  const context: OpsContext = Object.create(options.context, {
+    clients: {
+      value: {
+        ...options.context.clients,
+        sfn: sharedListings(options.context.clients.sfn, {
+          ttlMs: options.listingShareMs ?? SHARED_LISTING_MS,
+        }),
+      },
+    },
+  });
   const host = options.host ?? '127.0.0.1';
   const refreshMs = options.refreshMs ?? 3000;
   const token = randomBytes(24).toString('base64url');

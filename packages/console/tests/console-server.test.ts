@@ -642,6 +642,30 @@ describe('the execution page', () => {
     expect(page).not.toContain('id="stop-execution"');
   });
 
+  // A live page renders every 3 s while it is open, and the overview lists four times a render
+  // (each workflow's running and failed executions), against the account's ListExecutions quota of 2
+  // a second in most Regions (https://docs.aws.amazon.com/step-functions/latest/dg/limits-overview.html).
+  it("lists a workflow's executions once for every tab and refresh within 10 s", async () => {
+    sfn.on(ListExecutionsCommand).resolves({ executions: [] });
+    const fresh = await startConsole({ context: sfnContext, port: 0 });
+    try {
+      const tab = await signIn(fresh.url);
+      const before = sfn.commandCalls(ListExecutionsCommand).length;
+      const pages = await Promise.all([
+        tab('/workflows/import'),
+        tab('/workflows/import'),
+        tab('/workflows/import'),
+      ]);
+      const again = await tab('/workflows/import');
+      expect({
+        status: [...pages, again].map((page) => page.status),
+        listings: sfn.commandCalls(ListExecutionsCommand).length - before,
+      }).toEqual({ status: [200, 200, 200, 200], listings: 1 });
+    } finally {
+      await fresh.close();
+    }
+  });
+
   // ListExecutions answers a page and the nextToken of the next
   // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html).
   it("lists a workflow's executions after the nextToken its ?cursor= carries, and links the next page", async () => {
