@@ -126,7 +126,9 @@ export class TaskNotStartedError extends Error {
  * Runs tasks through `runNow`, at most `capacity` at once (all at once when undefined), the others
  * waiting in the order they came (p-limit's FIFO). On AWS RunTask starts a task at once; here one may
  * wait for a slot, which its state's TimeoutSeconds must not count: the wait is told to Step Functions
- * through the call's `deferStart`. One stopped while it waited never starts ({@link TaskNotStartedError}).
+ * through the call's `deferStart`. One stopped while it waited fails at once with
+ * {@link TaskNotStartedError}, as ECS stops a task that was still provisioning (and gives back what it
+ * held: {@link withVcpuQuota}'s vCPUs), and never starts when its turn comes.
  */
 export function queuedTasks<T>(
   capacity: number | undefined,
@@ -135,13 +137,27 @@ export function queuedTasks<T>(
   if (capacity === undefined) return runNow;
   const slots = pLimit(capacity);
   return (request) => {
+    const { signal, executionArn } = request.call;
     const start = request.call.deferStart?.();
-    return slots(() => {
-      if (request.call.signal.aborted)
-        return Promise.reject(new TaskNotStartedError(request.call.executionArn));
+    let started = false;
+    const turn = slots(() => {
+      if (signal.aborted) return Promise.reject(new TaskNotStartedError(executionArn));
+      started = true;
       start?.();
       return runNow(request);
     });
+    const stoppedWhileWaiting = new Promise<never>((_, reject) => {
+      const onAbort = () => {
+        if (!started) reject(new TaskNotStartedError(executionArn));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      void turn.then(
+        () => signal.removeEventListener('abort', onAbort),
+        () => signal.removeEventListener('abort', onAbort),
+      );
+    });
+    return Promise.race([turn, stoppedWhileWaiting]);
   };
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { TaskManifest } from '@sidestep/manifest';
 import { FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
 import type { LocalTask } from '../src/local-definitions.ts';
-import { withVcpuQuota } from '../src/local-workflows.ts';
+import { queuedTasks, TaskNotStartedError, withVcpuQuota } from '../src/local-workflows.ts';
 import { type RunTaskRequest, StatesTaskError } from '../src/task-integrations.ts';
 
 /** A task of `cpu` units (1024 a vCPU), `sidestep-local-<name>` as ECS knows it. */
@@ -97,5 +97,33 @@ describe('withVcpuQuota (the account’s Fargate vCPU quota)', () => {
     await expect(
       Promise.all(Array.from({ length: 10 }, () => run(request('sidestep-local-batch-worker')))),
     ).resolves.toHaveLength(10);
+  });
+});
+
+describe('withVcpuQuota over queuedTasks (the embedded database’s one task at a time)', () => {
+  it('gives back the vCPUs of a task stopped while it waited for its turn, at once', async () => {
+    const held = heldTasks();
+    const run = withVcpuQuota(4, tasks, queuedTasks(1, held.run));
+    const first = run(request('sidestep-local-batch-worker'));
+    const stop = new AbortController();
+    const waiting = run({
+      ...request('sidestep-local-batch-worker'),
+      call: { ...request('x').call, signal: stop.signal },
+    });
+    // 2 + 2 of 4 vCPUs held, the second task waiting for the first's slot: a third does not fit.
+    await expect(run(request('sidestep-local-batch-worker'))).rejects.toMatchObject({
+      name: 'AmazonECS.Unknown',
+    });
+    stop.abort();
+    await expect(waiting).rejects.toBeInstanceOf(TaskNotStartedError);
+    // The first still runs; the stopped one's vCPUs are free again.
+    const third = run(request('sidestep-local-batch-worker'));
+    for (const finish of held.finish.splice(0)) finish();
+    await expect(first).resolves.toBe('sidestep-local-batch-worker');
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const finish of held.finish.splice(0)) finish();
+    await expect(third).resolves.toBe('sidestep-local-batch-worker');
+    // The stopped task never ran: two tasks ran.
+    expect(held.finish).toHaveLength(0);
   });
 });
