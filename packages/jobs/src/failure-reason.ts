@@ -44,7 +44,7 @@ function fromCaught(caught: CaughtError | undefined): string | undefined {
   if (parsed) {
     const lambda = fromLambdaError(parsed);
     if (lambda) return lambda;
-    const task = fromEcsTask(parsed);
+    const task = fromEcsTask(parsed) ?? fromRunTaskFailures(parsed);
     if (task) return name ? `${name}: ${task}` : task;
   }
   return name && !cause.startsWith(name) ? `${name}: ${cause}` : cause;
@@ -88,6 +88,26 @@ function fromEcsTask(task: Record<string, unknown>): string | undefined {
     : [];
   const parts = [...exits, ...(stoppedReason ? [stoppedReason] : [])];
   return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
+/**
+ * RunTask's answer when it started no task, which `ecs:runTask.sync` fails with as `AmazonECS.Unknown`
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html): each `Failures` entry's
+ * reason, ECS's words ("You’ve reached the limit on the number of vCPUs you can run concurrently",
+ * https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Failure.html), with its detail.
+ */
+function fromRunTaskFailures(answer: Record<string, unknown>): string | undefined {
+  const failures = answer.Failures ?? answer.failures;
+  if (!Array.isArray(failures)) return undefined;
+  const reasons = failures.flatMap((failure: unknown) => {
+    if (typeof failure !== 'object' || failure === null) return [];
+    const fields = failure as Record<string, unknown>;
+    const reason = text(fields.Reason ?? fields.reason);
+    const detail = text(fields.Detail ?? fields.detail);
+    if (reason === undefined) return [];
+    return [detail ? `${reason} (${detail})` : reason];
+  });
+  return reasons.length > 0 ? `ECS started no task: ${reasons.join('; ')}` : undefined;
 }
 
 /**

@@ -60,6 +60,31 @@ describe('failureReason', () => {
     );
   });
 
+  // ecs:runTask.sync fails a RunTask that started no task as AmazonECS.Unknown, RunTask's answer as the
+  // Cause (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html).
+  it("reads the reasons of RunTask's Failures when it started no task", () => {
+    const answer = {
+      Failures: [
+        {
+          Arn: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/sidestep-staging-batch-worker:7',
+          Reason: 'You’ve reached the limit on the number of vCPUs you can run concurrently',
+        },
+      ],
+      Tasks: [],
+    };
+    expect(failureReason(null, { Error: 'AmazonECS.Unknown', Cause: JSON.stringify(answer) })).toBe(
+      'AmazonECS.Unknown: ECS started no task: You’ve reached the limit on the number of vCPUs you can run concurrently',
+    );
+    const camel = { failures: [{ reason: 'MISSING', detail: 'capacity provider FARGATE_SPOT' }], tasks: [] };
+    expect(failureReason(null, { Error: 'AmazonECS.Unknown', Cause: JSON.stringify(camel) })).toBe(
+      'AmazonECS.Unknown: ECS started no task: MISSING (capacity provider FARGATE_SPOT)',
+    );
+    // No reason to read: the Cause as it is.
+    expect(failureReason(null, { Error: 'AmazonECS.Unknown', Cause: '{"Failures":[],"Tasks":[]}' })).toBe(
+      'AmazonECS.Unknown: {"Failures":[],"Tasks":[]}',
+    );
+  });
+
   it('names the signal behind an exit code of 128 + n (a killed task)', () => {
     const cause = (container: Record<string, unknown>) =>
       JSON.stringify({

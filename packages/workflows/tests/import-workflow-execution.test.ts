@@ -602,10 +602,25 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
   // a `Failures` entry and starts nothing ("You've reached the limit on the number of vCPUs you can
   // run concurrently", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages-list.html),
   // `AmazonECS.Unknown` to Step Functions. The import waits for a running task to end, up to an hour.
+  /** What `ecs:runTask.sync` fails a RunTask that started no task with: RunTask's answer as the Cause. */
+  const quotaFull = () =>
+    namedError(
+      'AmazonECS.Unknown',
+      JSON.stringify({
+        Failures: [
+          {
+            Arn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/sidestep-local-batch-worker:1',
+            Reason: FARGATE_VCPU_LIMIT_REASON,
+          },
+        ],
+        Tasks: [],
+      }),
+    );
+
   it('waits for room under the Fargate vCPU quota (AmazonECS.Unknown) for half an hour, then imports', async () => {
     const env = cloud({
       worker: failingToStart(
-        namedError('AmazonECS.Unknown', FARGATE_VCPU_LIMIT_REASON),
+        quotaFull(),
         // The first start and 35 retries, about 33 minutes of waits (10, 20, 40, then a minute each).
         35,
       ),
@@ -619,19 +634,25 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
   });
 
   it('fails the job when the vCPU quota stays full for an hour, the refusal kept as its reason', async () => {
-    const env = cloud({
-      worker: failingToStart(namedError('AmazonECS.Unknown', FARGATE_VCPU_LIMIT_REASON), 1000),
-    });
+    const refusal = quotaFull();
+    const env = cloud({ worker: failingToStart(refusal, 1000) });
     const run = await execute(objectCreated('imports/users.csv'), env);
 
     expect(run.failure).toBeInstanceOf(ExecutionError);
-    // The first start and every retry of the capacity wait, then no more.
-    expect(env.tasks).toHaveLength(1 + (ECS_CAPACITY_RETRY.MaxAttempts ?? 0));
-    expect(retryWaitSeconds(ECS_CAPACITY_RETRY)).toBeGreaterThanOrEqual(ECS_CAPACITY_WAIT_SECONDS);
+    // The first start and every retry of the capacity wait, then no more: 10, 20, 40 s, then 59
+    // minutes of a minute each, 1 h 10 s in all.
+    expect(env.tasks).toHaveLength(1 + 62);
+    expect(ECS_CAPACITY_RETRY).toMatchObject({ IntervalSeconds: 10, MaxAttempts: 62, MaxDelaySeconds: 60 });
+    expect(retryWaitSeconds(ECS_CAPACITY_RETRY)).toBe(3610);
+    expect(ECS_CAPACITY_WAIT_SECONDS).toBe(3600);
     expect([...env.status.jobs.values()][0]?.state).toBe('failed');
     expect(env.status.calls.find((call) => call.event === 'fail')).toMatchObject({
-      error: { Error: 'AmazonECS.Unknown', Cause: FARGATE_VCPU_LIMIT_REASON },
+      error: { Error: 'AmazonECS.Unknown', Cause: refusal.message },
     });
+    // What the job's failure mail says (the status-updater's reason): ECS's words.
+    expect(failureReason(null, { Error: 'AmazonECS.Unknown', Cause: refusal.message })).toBe(
+      `AmazonECS.Unknown: ECS started no task: ${FARGATE_VCPU_LIMIT_REASON}`,
+    );
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
   });
 
