@@ -25,8 +25,9 @@ beforeAll(async () => {
     executionStatusRule,
     // Room for one batch task.
     fargateVcpuQuota: (BATCH_WORKER?.manifest.cpu ?? Number.NaN) / 1024,
-    // The workflow's waits for room, shortened: its retries come every 50 ms instead of 10 s to a minute.
-    retryIntervalMs: 50,
+    // The workflow's waits for room, shortened: its 62 retries come every 500 ms instead of 10 s to a
+    // minute, 31 s in all for the first import to end on a busy machine.
+    retryIntervalMs: 500,
   });
 }, 90_000);
 

@@ -34,7 +34,7 @@ beforeEach(() => {
 // Each open overview lists four times a render, every 3 s: 1.3 calls a second of a quota of 2 a
 // second in most Regions (https://docs.aws.amazon.com/step-functions/latest/dg/limits-overview.html).
 describe("sharedListings (the console's ListExecutions)", () => {
-  it('answers the same listing asked again within the time it is shared from the first answer', async () => {
+  it('answers the same listing asked again within the time it is shared from the first ask', async () => {
     const first = await client.send(new ListExecutionsCommand(running));
     clock += SHARED_LISTING_MS - 1;
     const again = await client.send(new ListExecutionsCommand(running));

@@ -131,7 +131,10 @@ export const ECS_CAPACITY_WAIT_SECONDS = 3600;
  * The batch task's start retried while ECS has no room for it ({@link ECS_CAPACITY_ERRORS}): from
  * 10 s, doubling, then once a minute, until {@link ECS_CAPACITY_WAIT_SECONDS} have passed (62
  * retries, 1 h 10 s of waits). Each is a RunTask call, one a minute per waiting job; one throttled
- * meanwhile is retried by {@link ECS_START_RETRY}, with its own count.
+ * meanwhile is retried by {@link ECS_START_RETRY}, whose 7 retries last the state's whole wait. The
+ * waits are the same for every job, so jobs refused in different seconds call in different seconds;
+ * those refused in the same second, at most {@link FARGATE_RUN_TASK_RATE} as RunTask's rate lets them
+ * through, call together, within that rate.
  */
 export const ECS_CAPACITY_RETRY = retry(
   ECS_CAPACITY_ERRORS,
@@ -197,9 +200,7 @@ export function retryWaitSeconds(retrier: Retrier): number {
 
 /** The fewest attempts of {@link retry}'s backoff from `intervalSeconds` whose waits add up to `seconds`. */
 function attemptsLasting(seconds: number, intervalSeconds: number): number {
-  let attempts = 0;
-  for (let waited = 0; waited < seconds; attempts++) {
-    waited += Math.min(intervalSeconds * 2 ** attempts, MAX_RETRY_DELAY_SECONDS);
-  }
+  let attempts = 1;
+  while (retryWaitSeconds(retry([], intervalSeconds, attempts)) < seconds) attempts += 1;
   return attempts;
 }
