@@ -27,7 +27,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'start-failures.test.ts': 15,
   'mail-path.test.ts': 14,
   'export-path.test.ts': 14,
-  'import-burst.test.ts': 14,
+  'import-burst.test.ts': 17,
   'import-path.test.ts': 12,
   'iam-path.test.ts': 10,
   'new-service.test.ts': 6,

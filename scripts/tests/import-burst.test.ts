@@ -4,7 +4,7 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
-import { executionStatusRule } from '@sidestep/workflows';
+import { executionStatusRule, FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
 import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
 import {
   decodedMails,
@@ -16,7 +16,10 @@ import {
 
 // Issue 11 item 3: about 20 imports uploaded at once on the embedded database (the default of
 // `npm start`, one session at a time) all end, each with its own true outcome and one mail. Always
-// on the embedded database, whatever TEST_DATABASE_URL says: that is what is under test.
+// on the embedded database, whatever TEST_DATABASE_URL says: that is what is under test. Under a
+// Fargate vCPU quota that fits two batch tasks, as a new account's may
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html): the tasks past it
+// are refused as ECS refuses them, and their workflows wait for room.
 const BUCKET = 'sidestep-local-imports';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
 const run = randomBytes(4).toString('hex');
@@ -30,12 +33,20 @@ let s3: S3Client;
 let sfn: SFNClient;
 let db: Database;
 
+/** The batch task's vCPUs (its task definition's `cpu`, 1024 units a vCPU). */
+const BATCH_TASK_VCPUS =
+  (LOCAL_TASKS.find((task) => task.manifest.name === 'batch-worker')?.manifest.cpu ?? Number.NaN) / 1024;
+
 beforeAll(async () => {
   path = await startPathCloud('import-burst', {
     services: LOCAL_SERVICES,
     tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
     executionStatusRule,
+    // Room for two batch tasks: one runs, one waits for the embedded database's slot.
+    fargateVcpuQuota: 2 * BATCH_TASK_VCPUS,
+    // The waits for room, a second each instead of 10 s to a minute: 62 retries, a minute in all.
+    retryIntervalMs: 1000,
   });
   ({ cloud, collecting, s3, sfn } = path);
   db = await path.openDatabase(1);
@@ -132,7 +143,20 @@ describe('a burst of imports on the embedded database', () => {
         },
       );
     }
+    // Each import's task ran once: the RunTasks past the quota started nothing, and were refused as
+    // ECS refuses them (AmazonECS.Unknown, RunTask's Failures), then retried.
+    expect(collecting.ofType('task-started').filter((event) => event.task === 'batch-worker')).toHaveLength(
+      uploads.length,
+    );
+    const refused = collecting
+      .ofType('state-failed')
+      .filter(
+        (event) => event.error === 'AmazonECS.Unknown' && event.cause.includes(FARGATE_VCPU_LIMIT_REASON),
+      );
+    expect(refused.length).toBeGreaterThan(0);
     // How long the burst takes, for the report (seen in the test output).
-    console.info(`${uploads.length} imports ended in ${Date.now() - started} ms`);
+    console.info(
+      `${uploads.length} imports ended in ${Date.now() - started} ms, ${refused.length} RunTasks refused for the vCPU quota`,
+    );
   }, 300_000);
 });
