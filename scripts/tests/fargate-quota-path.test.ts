@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { executionStatusRule, FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
-import { LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
-import { endedExecutions, type PathCloud, startPathCloud } from './start-path-cloud.ts';
+import { FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
+import { endedExecutions, type PathCloud, startQuotaPathCloud } from './start-path-cloud.ts';
 
 // A new account's Fargate vCPU quota may fit a single batch task
 // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html): the local
@@ -12,23 +11,14 @@ import { endedExecutions, type PathCloud, startPathCloud } from './start-path-cl
 // and the import workflow waits for room instead of failing the job.
 const BUCKET = 'sidestep-local-imports';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
-const BATCH_WORKER = LOCAL_TASKS.find((task) => task.manifest.name === 'batch-worker');
 const run = randomBytes(4).toString('hex');
 
 let path: PathCloud;
 
 beforeAll(async () => {
-  path = await startPathCloud('fargate-quota', {
-    services: LOCAL_SERVICES,
-    tasks: LOCAL_TASKS,
-    workflows: WORKFLOWS,
-    executionStatusRule,
-    // Room for one batch task.
-    fargateVcpuQuota: (BATCH_WORKER?.manifest.cpu ?? Number.NaN) / 1024,
-    // The workflow's waits for room, shortened: its 62 retries come every 500 ms instead of 10 s to a
-    // minute, 31 s in all for the first import to end on a busy machine.
-    retryIntervalMs: 500,
-  });
+  // Room for one batch task. The workflow's waits for room, shortened: its 62 retries come every 500 ms
+  // instead of 10 s to a minute, 31 s in all for the first import to end on a busy machine.
+  path = await startQuotaPathCloud('fargate-quota', { batchTasks: 1, retryIntervalMs: 500 });
 }, 90_000);
 
 afterAll(async () => {

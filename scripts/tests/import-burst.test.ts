@@ -4,14 +4,14 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
-import { executionStatusRule, FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
-import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import { FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
+import { LOCAL_NOTIFY_ADDRESS } from '../src/services.ts';
 import {
   decodedMails,
   endedExecutions,
   type PathCloud,
   queueDrained,
-  startPathCloud,
+  startQuotaPathCloud,
 } from './start-path-cloud.ts';
 
 // Issue 11 item 3: about 20 imports uploaded at once on the embedded database (the default of
@@ -33,21 +33,10 @@ let s3: S3Client;
 let sfn: SFNClient;
 let db: Database;
 
-/** The batch task's vCPUs (its task definition's `cpu`, 1024 units a vCPU). */
-const BATCH_TASK_VCPUS =
-  (LOCAL_TASKS.find((task) => task.manifest.name === 'batch-worker')?.manifest.cpu ?? Number.NaN) / 1024;
-
 beforeAll(async () => {
-  path = await startPathCloud('import-burst', {
-    services: LOCAL_SERVICES,
-    tasks: LOCAL_TASKS,
-    workflows: WORKFLOWS,
-    executionStatusRule,
-    // Room for two batch tasks: one runs, one waits for the embedded database's slot.
-    fargateVcpuQuota: 2 * BATCH_TASK_VCPUS,
-    // The waits for room, a second each instead of 10 s to a minute: 62 retries, a minute in all.
-    retryIntervalMs: 1000,
-  });
+  // Room for two batch tasks: one runs, one waits for the embedded database's slot. The waits for
+  // room, a second each instead of 10 s to a minute: 62 retries, a minute in all.
+  path = await startQuotaPathCloud('import-burst', { batchTasks: 2, retryIntervalMs: 1000 });
   ({ cloud, collecting, s3, sfn } = path);
   db = await path.openDatabase(1);
 }, 90_000);

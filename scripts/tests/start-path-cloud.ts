@@ -25,7 +25,9 @@ import {
   type LocalTask,
   startLocalCloud,
 } from '@sidestep/local-cloud';
-import { LOCAL_CLOUD } from '../src/services.ts';
+import { fargateVcpus } from '@sidestep/manifest';
+import { executionStatusRule } from '@sidestep/workflows';
+import { LOCAL_CLOUD, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
 import { COMPILE_CACHE_ENV } from './compile-cache.ts';
 
 /** The repository root, where the bundles built by turbo before these tests live. */
@@ -138,6 +140,30 @@ export async function startPathCloud(
       await schema?.drop();
     },
   };
+}
+
+/** The batch task's vCPUs, as the account's Fargate vCPU quota counts them. */
+export const BATCH_TASK_VCPUS = fargateVcpus(
+  LOCAL_TASKS.find((task) => task.manifest.name === 'batch-worker')?.manifest.cpu ?? Number.NaN,
+);
+
+/**
+ * A path cloud running the services, the tasks and the workflows (with their ended executions' rule)
+ * under an account's Fargate vCPU quota that fits `batchTasks` batch tasks, the workflows' retries,
+ * its waits for room among them, `retryIntervalMs` apart instead of the definitions' intervals.
+ */
+export function startQuotaPathCloud(
+  name: string,
+  { batchTasks, retryIntervalMs }: { readonly batchTasks: number; readonly retryIntervalMs: number },
+): Promise<PathCloud> {
+  return startPathCloud(name, {
+    services: LOCAL_SERVICES,
+    tasks: LOCAL_TASKS,
+    workflows: WORKFLOWS,
+    executionStatusRule,
+    fargateVcpuQuota: batchTasks * BATCH_TASK_VCPUS,
+    retryIntervalMs,
+  });
 }
 
 /**

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { eventsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
+import { fargateVcpus } from '@sidestep/manifest';
 import { FARGATE_RUN_TASK_RATE, FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
 import pLimit from 'p-limit';
 import type { AwsEndpoint } from './aws-endpoint.ts';
@@ -179,7 +180,7 @@ export function withVcpuQuota<T>(
   let inUse = 0;
   return async (request) => {
     const task = taskOf(request, tasks);
-    const vcpus = task === undefined ? 0 : task.manifest.cpu / 1024;
+    const vcpus = task === undefined ? 0 : fargateVcpus(task.manifest.cpu);
     if (inUse + vcpus > quota) {
       const Failures = [{ Arn: taskDefinitionArnOf(request), Reason: FARGATE_VCPU_LIMIT_REASON }];
       throw new StatesTaskError('AmazonECS.Unknown', JSON.stringify({ Failures, Tasks: [] }));

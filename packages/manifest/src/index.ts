@@ -420,6 +420,15 @@ export interface TaskManifest {
 export const DEFAULT_TASK_STOP_TIMEOUT_SECONDS = 30;
 export const MAX_TASK_STOP_TIMEOUT_SECONDS = 120;
 
+/**
+ * The vCPUs of a Fargate task of `cpu` CPU units, as the account's Fargate vCPU quota counts them:
+ * "1024 CPU units = 1 vCPU"
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#task_size).
+ */
+export function fargateVcpus(cpu: number): number {
+  return cpu / 1024;
+}
+
 /** The seconds a task gets between SIGTERM and SIGKILL: its `stopTimeoutSeconds`, else Fargate's default. */
 export function taskStopTimeoutSeconds(manifest: Pick<TaskManifest, 'stopTimeoutSeconds'>): number {
   return manifest.stopTimeoutSeconds ?? DEFAULT_TASK_STOP_TIMEOUT_SECONDS;

@@ -1,3 +1,5 @@
+import { fargateVcpus } from '@sidestep/manifest';
+
 /**
  * The parts of a synthesized stack (`cdk.tf.json`) the checks read. The checks read the synthesized
  * stack rather than re-deriving names and settings: it is exactly what `terraform apply` creates.
@@ -38,7 +40,7 @@ export function bucketNames(stack: SynthesizedStack): string[] {
     .filter((name): name is string => typeof name === 'string');
 }
 
-/** A task definition of the stack and the vCPUs it asks (its `cpu` in CPU units, 1,024 a vCPU). */
+/** A task definition of the stack and the vCPUs it asks (its `cpu` in CPU units, {@link fargateVcpus}). */
 export interface TaskDefinitionSize {
   readonly family: string;
   readonly vcpu: number;
@@ -48,6 +50,6 @@ export interface TaskDefinitionSize {
 export function taskDefinitions(stack: SynthesizedStack): TaskDefinitionSize[] {
   return Object.entries(stack.resource?.aws_ecs_task_definition ?? {}).map(([address, task]) => ({
     family: task.family ?? address,
-    vcpu: Number(task.cpu ?? 0) / 1024,
+    vcpu: fargateVcpus(Number(task.cpu ?? 0)),
   }));
 }
