@@ -19,6 +19,17 @@ export default class SummaryReporter {
         path: relative(this.#rootDir, file.testFilePath),
         seconds: Math.round((file.perfStats.end - file.perfStats.start) / 100) / 10,
       })),
+      // Each test that took over five seconds: one slow test near jest's timeout (30 s unless the test
+      // sets its own) fails on a slower machine, so the closing line names the slowest.
+      tests: results.testResults.flatMap((file) =>
+        file.testResults
+          .filter((test) => (test.duration ?? 0) > 5000)
+          .map((test) => ({
+            path: relative(this.#rootDir, file.testFilePath),
+            name: test.fullName,
+            seconds: Math.round(test.duration / 100) / 10,
+          })),
+      ),
     };
     writeFileSync(join(this.#rootDir, '.jest-summary.json'), `${JSON.stringify(summary)}\n`);
   }

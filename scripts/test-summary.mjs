@@ -11,6 +11,7 @@ const packages = [
 ];
 const total = { passed: 0, failed: 0, skipped: 0 };
 const files = [];
+const tests = [];
 for (const dir of packages) {
   const file = join(root, dir, '.jest-summary.json');
   if (!existsSync(file)) continue;
@@ -18,11 +19,18 @@ for (const dir of packages) {
   console.log(`  ${dir}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
   for (const key of Object.keys(total)) total[key] += counts[key];
   for (const file of counts.files ?? []) files.push({ ...file, path: join(dir, file.path) });
+  for (const test of counts.tests ?? []) tests.push({ ...test, path: join(dir, test.path) });
 }
 // The suite is meant to run before every commit (under 5 minutes on 2 cores): name the slowest files.
 const slowest = files.sort((a, b) => b.seconds - a.seconds).slice(0, 6);
 if (slowest.length > 0) {
   console.log(`slowest test files: ${slowest.map((file) => `${file.path} ${file.seconds} s`).join(', ')}`);
+}
+const slowTests = tests.sort((a, b) => b.seconds - a.seconds).slice(0, 6);
+if (slowTests.length > 0) {
+  console.log(
+    `slowest tests: ${slowTests.map((test) => `${test.path} "${test.name}" ${test.seconds} s`).join(', ')}`,
+  );
 }
 console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
 // The skipped tests are the PostgreSQL suites (declared skipped by @sidestep/db/testing without a server).
