@@ -32,18 +32,37 @@ function csv(n: number, rows: number): string {
 }
 
 describe('imports past the account’s Fargate vCPU quota', () => {
-  it('waits for room: both imports of two uploaded at once succeed, the second RunTask refused and retried', async () => {
+  it('waits for room: an import uploaded while another’s task holds the quota has its RunTask refused and retried, and both succeed', async () => {
     const uploads = [
       { n: 1, rows: 40 },
       { n: 2, rows: 60 },
     ];
-    await Promise.all(
-      uploads.map(({ n, rows }) =>
-        path.s3.send(
-          new PutObjectCommand({ Bucket: BUCKET, Key: `imports/${run}/quota-${n}.csv`, Body: csv(n, rows) }),
-        ),
-      ),
+    const upload = ({ n, rows }: { n: number; rows: number }) =>
+      path.s3.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: `imports/${run}/quota-${n}.csv`, Body: csv(n, rows) }),
+      );
+    // The first import's task holds the quota, frozen (SIGSTOP) until the second import's RunTask has
+    // been refused: two uploaded at once need not overlap on a slow machine, where the first task can
+    // end before the second workflow reaches its RunTask.
+    const [first, second] = uploads as [(typeof uploads)[0], (typeof uploads)[0]];
+    await upload(first);
+    const { pid } = await path.collecting.waitFor(
+      'task-started',
+      (event) => event.task === 'batch-worker',
+      60_000,
     );
+    if (pid === undefined) throw new Error('the batch task reported no process id');
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await upload(second);
+      await path.collecting.waitFor(
+        'state-failed',
+        (event) => event.error === 'AmazonECS.Unknown' && event.cause.includes(FARGATE_VCPU_LIMIT_REASON),
+        60_000,
+      );
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
     const executions = await endedExecutions(path.sfn, STATE_MACHINE_ARN, (input) => input.includes(run), {
       count: uploads.length,
       timeoutMs: 60_000,
