@@ -23,15 +23,13 @@ import {
   WORKFLOWS,
 } from '../src/services.ts';
 import {
-  cliDatabase,
   decodedMails,
   holdImportUntilAborted,
   jobBySourceKey,
   type PathCloud,
   putLargeImport,
   queueDrained,
-  rootDir,
-  runScriptWith,
+  runSidestep,
   settle,
   startPathCloud,
 } from './start-path-cloud.ts';
@@ -39,7 +37,6 @@ import {
 // The operator's CLI as a person uses it: the real `sidestep` bin, spawned with the workspace's
 // Node, against a local cloud running the real bundles, with the operator's credentials (local/local).
 const run = randomBytes(4).toString('hex');
-const BIN = join(rootDir, 'packages', 'cli', 'bin', 'sidestep.ts');
 
 let path: PathCloud;
 let cloud: LocalCloud;
@@ -69,8 +66,7 @@ afterAll(async () => {
 
 /** Runs `sidestep <args>` against this test's cloud. */
 function sidestep(...args: string[]) {
-  const database = cliDatabase(cloud.databaseUrl);
-  return runScriptWith(database.env, BIN, ...args, '--endpoint', cloud.endpoint, ...database.args);
+  return runSidestep(cloud, ...args);
 }
 
 /**

@@ -3,7 +3,14 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
-import { endedExecutions, type PathCloud, startQuotaPathCloud } from './start-path-cloud.ts';
+import {
+  endedExecutions,
+  jobBySourceKey,
+  type PathCloud,
+  runSidestep,
+  settle,
+  startQuotaPathCloud,
+} from './start-path-cloud.ts';
 
 // A new account's Fargate vCPU quota may fit a single batch task
 // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html): the local
@@ -44,6 +51,7 @@ describe('imports past the account’s Fargate vCPU quota', () => {
     // The first import's task holds the quota, frozen (SIGSTOP) until the second import's RunTask has
     // been refused: two uploaded at once need not overlap on a slow machine, where the first task can
     // end before the second workflow reaches its RunTask.
+    const db = await path.openDatabase(1);
     const [first, second] = uploads as [(typeof uploads)[0], (typeof uploads)[0]];
     await upload(first);
     const { pid } = await path.collecting.waitFor(
@@ -59,6 +67,21 @@ describe('imports past the account’s Fargate vCPU quota', () => {
         'state-failed',
         (event) => event.error === 'AmazonECS.Unknown' && event.cause.includes(FARGATE_VCPU_LIMIT_REASON),
         60_000,
+      );
+      // The operator's `sidestep job` says the second import waits for room, and why. Read while its
+      // step waits for the next try, not during one (a RunTask in flight is not a wait): a read that
+      // lands in that moment is read again.
+      const job = await jobBySourceKey(db, `imports/${run}/quota-${second.n}.csv`);
+      let shown = '';
+      await settle(async () => {
+        const read = await runSidestep(path.cloud, 'job', job?.id ?? 'none');
+        shown = read.code === 0 ? read.stdout : `exit ${read.code}: ${read.stderr}`;
+        return shown.includes('  waiting  for room');
+      }, 30_000);
+      expect(shown).toMatch(
+        new RegExp(
+          `\\n  waiting  for room to start its task: ImportRows's RunTask refused \\d+ time\\(s\\) since \\S+ \\(AmazonECS\\.Unknown: ECS started no task: ${FARGATE_VCPU_LIMIT_REASON}\\); the workflow tries again as other tasks stop, until about \\S+, then fails the job\\n`,
+        ),
       );
     } finally {
       process.kill(pid, 'SIGCONT');
@@ -98,7 +121,6 @@ describe('imports past the account’s Fargate vCPU quota', () => {
       path.collecting.ofType('task-started').filter((event) => event.task === 'batch-worker'),
     ).toHaveLength(2);
 
-    const db = await path.openDatabase(1);
     const { rows: jobs } = await db.query<{ file_name: string; state: string; rows_imported: string }>(
       'select file_name, state, rows_imported from jobs where source_key like $1 order by file_name',
       [`imports/${run}/%`],

@@ -238,6 +238,18 @@ export function cliDatabase(url: string | undefined): {
   return { args: ['--database-url', parsed.toString()], env: password ? { PGPASSWORD: password } : {} };
 }
 
+/** The operator's CLI, as a person runs it: its real bin, run by the workspace's Node. */
+export const SIDESTEP_BIN = join(rootDir, 'packages', 'cli', 'bin', 'sidestep.ts');
+
+/** Runs `sidestep <args>` against `cloud`: its endpoint and its database (the password in PGPASSWORD). */
+export function runSidestep(
+  cloud: Pick<LocalCloud, 'endpoint' | 'databaseUrl'>,
+  ...args: string[]
+): Promise<ScriptRun> {
+  const database = cliDatabase(cloud.databaseUrl);
+  return runScriptWith(database.env, SIDESTEP_BIN, ...args, '--endpoint', cloud.endpoint, ...database.args);
+}
+
 /** {@link runScript} with these variables set in (or, when `undefined`, removed from) its environment. */
 export function runScriptWith(
   variables: Readonly<Record<string, string | undefined>>,

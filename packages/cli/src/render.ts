@@ -386,7 +386,16 @@ function whatRunsIt(result: JobView): string[] {
   if (result.state !== 'running' && result.state !== 'registered') return [];
   const execution = result.latestExecution ?? null;
   const runs = executionRunsJob(execution);
-  if (runs) return result.workerError ? [`  rerun    after: ${result.workerError}`] : [];
+  if (runs) {
+    const lines = result.workerError ? [`  rerun    after: ${result.workerError}`] : [];
+    const wait = execution?.waitingForRoom;
+    if (wait) {
+      lines.push(
+        `  waiting  for room to start its task: ${wait.state ?? 'its batch step'}'s RunTask refused ${wait.refusals} time(s) since ${when(wait.since)} (${wait.reason}); the workflow tries again as other tasks stop, until about ${when(wait.givesUpAt)}, then fails the job`,
+      );
+    }
+    return lines;
+  }
   const lines: string[] = [];
   if (execution && runs === false) {
     const { name, status } = execution;

@@ -636,6 +636,7 @@ describe('the sidestep bin', () => {
   });
 
   // argv is every local user's to read (`ps`, /proc/<pid>/cmdline), and shell history keeps it.
+  // Several runs of the bin: 7 s on two cores, 14 s on one.
   it('refuses a --database-url holding a password, naming the option and PGPASSWORD, never echoing the password', async () => {
     for (const url of [
       'postgres://ops:s3cr%40t@127.0.0.1:1/sidestep',
@@ -659,7 +660,7 @@ describe('the sidestep bin', () => {
         }
       }
     }
-  });
+  }, 60_000);
 
   // node-postgres takes the password of a URL without one from PGPASSWORD (or ~/.pgpass): the server
   // answering past authentication (here: a database no migration ran on) shows it was sent.
@@ -1301,6 +1302,29 @@ describe('jobs show', () => {
         '  task     failed: cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
       );
     }
+  });
+
+  it('says a running job’s batch step waits for room to start its task: since when, how often refused, why, and until about when', () => {
+    const waitingForRoom = {
+      state: 'ImportRows',
+      since: new Date('2026-12-07T10:00:01.500Z'),
+      refusals: 4,
+      reason:
+        'AmazonECS.Unknown: ECS started no task: You’ve reached the limit on the number of vCPUs you can run concurrently',
+      givesUpAt: new Date('2026-12-07T11:00:11.500Z'),
+    };
+    const waiting = {
+      ...job,
+      workerError: null,
+      executionId: arn,
+      latestExecution: latest('RUNNING', { waitingForRoom }),
+    };
+    expect(render('job', waiting, {}).split('\n')).toContain(
+      "  waiting  for room to start its task: ImportRows's RunTask refused 4 time(s) since 2026-12-07T10:00:01Z (AmazonECS.Unknown: ECS started no task: You’ve reached the limit on the number of vCPUs you can run concurrently); the workflow tries again as other tasks stop, until about 2026-12-07T11:00:11Z, then fails the job",
+    );
+    expect(
+      render('job', { ...waiting, latestExecution: latest('RUNNING', { waitingForRoom: null }) }, {}),
+    ).not.toContain('waiting');
   });
 
   // https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html: an

@@ -20,7 +20,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 import { launchChromium, signIn } from '../src/testing.ts';
-import { FAILED_IMPORT_HISTORY, IMPORT_DEFINITION, IMPORT_FAILURE_CAUSE } from './stub-executions.ts';
+import {
+  FAILED_IMPORT_HISTORY,
+  IMPORT_DEFINITION,
+  IMPORT_FAILURE_CAUSE,
+  WAITING_FOR_ROOM_HISTORY,
+} from './stub-executions.ts';
 import { stubQueues } from './stub-queues.ts';
 
 // The console as a keyboard and screen-reader user meets it, in Debian's Chromium: axe-core's WCAG
@@ -40,6 +45,8 @@ const stopDate = new Date('2026-12-05T01:00:00Z');
 
 const JOBS: readonly JobDetail[] = [
   sampleJobDetail({ id: 'imp_running', executionId: arnOf('imp_running'), rowsTotal: 100, rowsImported: 40 }),
+  // Running, its batch step waiting for room to start its task (the vCPU quota full).
+  sampleJobDetail({ id: 'imp_waiting', executionId: arnOf('imp_waiting'), rowsTotal: null, rowsImported: 0 }),
   // Running in the ledger, but its execution ended ABORTED: stalled until an operator redrives it.
   sampleJobDetail({
     id: 'imp_aborted',
@@ -189,7 +196,7 @@ beforeAll(async () => {
         name: 'ExecutionDoesNotExist',
       });
     }
-    if (name === 'imp_running' || name === 'imp_live') return { ...execution, status: 'RUNNING' };
+    if (['imp_running', 'imp_live', 'imp_waiting'].includes(name)) return { ...execution, status: 'RUNNING' };
     if (name === 'imp_aborted') {
       return { ...execution, status: 'ABORTED', stopDate, redriveStatus: 'REDRIVABLE' };
     }
@@ -206,6 +213,9 @@ beforeAll(async () => {
     .on(StartExecutionCommand)
     .resolves({ executionArn: arnOf('imp_failed-attempt-2'), startDate: stopDate });
   sfn.on(GetExecutionHistoryCommand).resolves(FAILED_IMPORT_HISTORY);
+  sfn
+    .on(GetExecutionHistoryCommand, { executionArn: arnOf('imp_waiting') })
+    .resolves(WAITING_FOR_ROOM_HISTORY);
   sfn.on(DescribeStateMachineCommand).resolves({ definition: IMPORT_DEFINITION });
   sfn.on(ListExecutionsCommand).resolves({
     executions: [
@@ -261,6 +271,7 @@ const PAGES = [
   '/jobs/imp_failed',
   '/jobs/imp_rejected',
   '/jobs/imp_aborted',
+  '/jobs/imp_waiting',
   '/jobs/imp_failed/logs',
   `/executions?arn=${encodeURIComponent(arnOf('imp_failed'))}`,
   '/workflows',

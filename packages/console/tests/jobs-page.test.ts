@@ -1,5 +1,5 @@
 import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
 import { createOpsContext, type JobDetail, type Ledger, type OpsContext } from '@sidestep/ops';
@@ -7,6 +7,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { Page } from 'playwright-core';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 import { type ConsoleFetch, launchChromium, signIn } from '../src/testing.ts';
+import { WAITING_FOR_ROOM_HISTORY } from './stub-executions.ts';
 
 // The jobs list and a job's page on a local context whose ledger is a stub and whose Step Functions
 // answers DescribeExecution for each job's latest execution
@@ -48,6 +49,7 @@ const MAILS = [
   },
 ];
 const JOBS: readonly JobDetail[] = [
+  sampleJobDetail({ id: 'imp_waiting', executionId: arn('imp_waiting'), rowsTotal: null, rowsImported: 0 }),
   sampleJobDetail({ id: 'imp_rerun', executionId: arn('imp_rerun'), workerError: reason }),
   sampleJobDetail({ id: 'imp_aborted', executionId: arn('imp_aborted'), workerError: reason }),
   sampleJobDetail({ id: 'imp_old', executionId: arn('imp_old'), workerError: reason }),
@@ -118,6 +120,13 @@ beforeAll(async () => {
     name: 'imp_rerun',
     status: 'RUNNING',
   });
+  sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+  sfn.on(DescribeExecutionCommand, { executionArn: arn('imp_waiting') }).resolves({
+    executionArn: arn('imp_waiting'),
+    name: 'imp_waiting',
+    status: 'RUNNING',
+  });
+  sfn.on(GetExecutionHistoryCommand, { executionArn: arn('imp_waiting') }).resolves(WAITING_FOR_ROOM_HISTORY);
   sfn.on(DescribeExecutionCommand, { executionArn: arn('imp_aborted') }).resolves({
     executionArn: arn('imp_aborted'),
     name: 'imp_aborted',
@@ -169,6 +178,18 @@ describe('the job page', () => {
     for (const id of ['imp_aborted', 'imp_old', 'imp_failed'])
       expect(await page(`/jobs/${id}`)).not.toContain('job-rerunning');
     expect(await page('/jobs/imp_failed')).not.toContain('job-stalled');
+  });
+
+  it('says a running job’s batch step waits for room to start its task: since when, how often refused, why, and until about when', async () => {
+    const waiting = await page('/jobs/imp_waiting');
+    const box =
+      /<section class="wait-box" id="job-waiting-for-room">[\s\S]*?<\/section>/.exec(waiting)?.[0] ?? '';
+    expect(box.replace(/\s+/g, ' ')).toContain(
+      '<strong>Waiting for room to start its task</strong></p> <p>ImportRows: ECS refused its RunTask 2 time(s) in a row, first at <time datetime="2026-12-07T10:00:01.000Z">2026-12-07 10:00:01Z</time>: AmazonECS.Unknown: ECS started no task: You’ve reached the limit on the number of vCPUs you can run concurrently</p> <p>The workflow tries again as other tasks stop, and fails the job if no room comes by about <time datetime="2026-12-07T11:00:11.000Z">2026-12-07 11:00:11Z</time>.</p>',
+    );
+    expect(waiting).not.toContain('job-stalled');
+    for (const id of ['imp_rerun', 'imp_aborted', 'imp_failed'])
+      expect(await page(`/jobs/${id}`)).not.toContain('job-waiting-for-room');
   });
 
   it('says a running job whose execution ended is run by nothing, with its task’s failure and a Redrive of that execution', async () => {

@@ -1,4 +1,4 @@
-import type { GetExecutionHistoryCommandOutput } from '@aws-sdk/client-sfn';
+import type { GetExecutionHistoryCommandOutput, HistoryEvent } from '@aws-sdk/client-sfn';
 
 /** Why the stubbed import failed: its task's cause, as Postgres words it. */
 export const IMPORT_FAILURE_CAUSE = 'relation "users" does not exist';
@@ -38,3 +38,44 @@ export const IMPORT_DEFINITION = JSON.stringify({
   StartAt: 'ImportRows',
   States: { ImportRows: { Type: 'Task', Next: 'Done' }, Done: { Type: 'Succeed' } },
 });
+
+/** ECS's reason for a RunTask past the account's Fargate vCPU quota (@sidestep/workflows' FARGATE_VCPU_LIMIT_REASON). */
+export const VCPU_LIMIT_REASON = 'You’ve reached the limit on the number of vCPUs you can run concurrently';
+
+/** One attempt of the batch step whose RunTask ECS refused for the vCPU quota, at `at`, from event `id`. */
+function refusedAttempt(id: number, at: string): HistoryEvent[] {
+  const timestamp = new Date(at);
+  return [
+    { id, type: 'TaskScheduled', timestamp },
+    { id: id + 1, type: 'TaskStarted', timestamp },
+    {
+      id: id + 2,
+      type: 'TaskFailed',
+      timestamp,
+      taskFailedEventDetails: {
+        resourceType: 'ecs',
+        resource: 'runTask.sync',
+        error: 'AmazonECS.Unknown',
+        cause: JSON.stringify({ Failures: [{ Reason: VCPU_LIMIT_REASON }], Tasks: [] }),
+      },
+    },
+  ];
+}
+
+/**
+ * GetExecutionHistory, newest first (`reverseOrder`), of an import whose batch step waits for room:
+ * ImportRows entered at 10:00:01, its RunTask refused then and again at 10:00:11.
+ */
+export const WAITING_FOR_ROOM_HISTORY: GetExecutionHistoryCommandOutput = {
+  $metadata: {},
+  events: [
+    {
+      id: 1,
+      type: 'TaskStateEntered' as const,
+      timestamp: new Date('2026-12-07T10:00:01Z'),
+      stateEnteredEventDetails: { name: 'ImportRows', input: '{}' },
+    },
+    ...refusedAttempt(2, '2026-12-07T10:00:01Z'),
+    ...refusedAttempt(5, '2026-12-07T10:00:11Z'),
+  ].reverse(),
+};

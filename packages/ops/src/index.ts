@@ -102,8 +102,11 @@ export {
   MAX_REJECTED_ROWS_PAGE,
   pageJobs,
   type RetriedJob,
+  ROOM_WAIT_EVENTS,
+  type RoomWait,
   rejectedRowsCsv,
   retryJob,
+  roomWaitOf,
 } from './jobs.ts';
 export { LambdaLedger } from './lambda-ledger.ts';
 export {

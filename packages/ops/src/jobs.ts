@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { type JobKind, type JobState, MAX_FAILURE_REASON_LENGTH } from '@sidestep/contracts';
-import { HAND_OVER_DEADLINE_SECONDS } from '@sidestep/jobs';
+import { failureReason, HAND_OVER_DEADLINE_SECONDS } from '@sidestep/jobs';
 import {
   type JobDetail,
   type JobPage,
@@ -16,6 +18,7 @@ import {
   type RejectedRowPage,
 } from '@sidestep/ledger';
 import { describeCause } from '@sidestep/runtime';
+import { ECS_CAPACITY_ERRORS, ECS_CAPACITY_RETRY, retryWaitSeconds } from '@sidestep/workflows';
 import { audited, auditedInLedger } from './audit.ts';
 import {
   ExecutionStillRunningError,
@@ -76,6 +79,75 @@ export interface JobExecution {
   /** `REDRIVABLE` or `NOT_REDRIVABLE` (with `redriveStatusReason`), as RedriveExecution would find it. */
   readonly redriveStatus: string | null;
   readonly redriveStatusReason: string | null;
+  /** A RUNNING execution whose batch task ECS had no room to start: it waits for its next try. */
+  readonly waitingForRoom: RoomWait | null;
+}
+
+/**
+ * A batch step waiting for room to start its task: its last RunTasks started nothing (the account's
+ * Fargate vCPU quota full, no Spot capacity: `AmazonECS.Unknown`, {@link ECS_CAPACITY_ERRORS}), and
+ * the workflow retries them for up to an hour before it fails the job. Without it a job waiting so
+ * shows as running, with no rows and no task.
+ */
+export interface RoomWait {
+  /** The step that waits (`ImportRows`, `ExportRows`); null when the events read do not reach its entry. */
+  readonly state: string | null;
+  /** When the first of the refused RunTasks in a row was: since when it waits. */
+  readonly since: Date;
+  /** The RunTasks refused in a row, as far as the newest {@link ROOM_WAIT_EVENTS} events show. */
+  readonly refusals: number;
+  /** The last refusal's reason, ECS's words ("ECS started no task: You’ve reached the limit ..."). */
+  readonly reason: string;
+  /**
+   * About when the workflow stops waiting and fails the job if no room came: `since` and the waits of
+   * the batch step's capacity retrier ({@link ECS_CAPACITY_RETRY}, an hour and ten seconds).
+   */
+  readonly givesUpAt: Date;
+}
+
+/**
+ * How many of an execution's newest history events {@link roomWaitOf} reads: one GetExecutionHistory
+ * page of its most (https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html).
+ * Three an attempt (TaskScheduled, TaskStarted, TaskFailed): the 62 refusals the batch step's capacity
+ * retrier allows, and the throttled RunTasks among them, fit with the state's entry.
+ */
+export const ROOM_WAIT_EVENTS = 1000;
+
+/**
+ * The wait for room an execution's newest events show: the newest is a TaskFailed with a capacity
+ * error (the state waits for its retry), counted back over the refused attempts before it until any
+ * other outcome (a task that ran, a throttled RunTask); the state is the one whose entry comes first
+ * before them (null when the events do not reach it). Null when the newest event is not such a
+ * refusal. Pure: the events newest first, as GetExecutionHistory's `reverseOrder` gives them.
+ */
+export function roomWaitOf(newestFirst: readonly HistoryEvent[]): RoomWait | null {
+  const capacity: readonly string[] = ECS_CAPACITY_ERRORS;
+  let refusals = 0;
+  let since = new Date(Number.NaN);
+  let reason = '';
+  let counting = true;
+  const wait = (state: string | null): RoomWait => {
+    const givesUpAt = new Date(since.getTime() + retryWaitSeconds(ECS_CAPACITY_RETRY) * 1000);
+    return { state, since, refusals, reason, givesUpAt };
+  };
+  for (const event of newestFirst) {
+    if (refusals > 0 && event.type === 'TaskStateEntered') {
+      return wait(event.stateEnteredEventDetails?.name ?? null);
+    }
+    if (!counting) continue;
+    const failed = event.taskFailedEventDetails;
+    if (event.type === 'TaskFailed' && failed?.error !== undefined && capacity.includes(failed.error)) {
+      refusals += 1;
+      since = event.timestamp ?? since;
+      if (refusals === 1) reason = failureReason(null, { Error: failed.error, Cause: failed.cause });
+    } else if (refusals === 0) {
+      return null;
+    } else if (event.type !== 'TaskStarted' && event.type !== 'TaskScheduled') {
+      // Not the refused attempt's own start: an earlier outcome ends the count.
+      counting = false;
+    }
+  }
+  return refusals > 0 ? wait(null) : null;
 }
 
 /**
@@ -116,7 +188,13 @@ export async function describeJob(context: OpsContext, jobId: string): Promise<J
     described = await context.clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
   } catch (error) {
     context.warn(`cannot read execution ${executionArn} of job ${job.id}: ${describeCause(error)}`);
-    const unknown = { status: null, stopDate: null, redriveStatus: null, redriveStatusReason: null };
+    const unknown = {
+      status: null,
+      stopDate: null,
+      redriveStatus: null,
+      redriveStatusReason: null,
+      waitingForRoom: null,
+    };
     return { ...job, latestExecution: { executionArn, name, ...unknown } };
   }
   return {
@@ -128,8 +206,26 @@ export async function describeJob(context: OpsContext, jobId: string): Promise<J
       stopDate: described.stopDate ?? null,
       redriveStatus: described.redriveStatus ?? null,
       redriveStatusReason: described.redriveStatusReason ?? null,
+      waitingForRoom: described.status === 'RUNNING' ? await waitingForRoom(context, executionArn) : null,
     },
   };
+}
+
+/**
+ * {@link roomWaitOf} the newest {@link ROOM_WAIT_EVENTS} events of a running execution: one
+ * GetExecutionHistory call (`reverseOrder`). A history that cannot be read shows no wait, and the
+ * context's `warn` says why.
+ */
+async function waitingForRoom(context: OpsContext, executionArn: string): Promise<RoomWait | null> {
+  try {
+    const { events = [] } = await context.clients.sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: ROOM_WAIT_EVENTS }),
+    );
+    return roomWaitOf(events);
+  } catch (error) {
+    context.warn(`cannot read the history of execution ${executionArn}: ${describeCause(error)}`);
+    return null;
+  }
 }
 
 /** The most rows one page of {@link listRejectedRows} holds (the ledger query's limit). */

@@ -1,8 +1,20 @@
-import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
 import { describe, expect, it } from '@jest/globals';
 import type { JobDetail, Ledger } from '@sidestep/ledger';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
-import { describeJob, executionRunsJob, type JobExecution } from '../src/index.ts';
+import { FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
+import {
+  describeJob,
+  executionRunsJob,
+  type JobExecution,
+  ROOM_WAIT_EVENTS,
+  roomWaitOf,
+} from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
 
 const execution = 'arn:aws:states:ap-northeast-1:123456789012:execution:sidestep-staging-import:imp_1';
@@ -34,6 +46,7 @@ describe('describeJob', () => {
       stopDate,
       redriveStatus: 'REDRIVABLE',
       redriveStatusReason: null,
+      waitingForRoom: null,
     });
     expect(sfn.commandCalls(DescribeExecutionCommand)).toHaveLength(1);
   });
@@ -62,8 +75,128 @@ describe('describeJob', () => {
       stopDate: null,
       redriveStatus: null,
       redriveStatusReason: null,
+      waitingForRoom: null,
     });
     expect(warnings).toEqual([expect.stringContaining(`cannot read execution ${execution}`)]);
+  });
+});
+
+/** RunTask's answer when it started no task, as the `.sync` integration's cause holds it. */
+const REFUSED = JSON.stringify({
+  Failures: [
+    {
+      Arn: 'arn:aws:ecs:ap-northeast-1:123456789012:task-definition/sidestep-staging-batch-worker:3',
+      Reason: FARGATE_VCPU_LIMIT_REASON,
+    },
+  ],
+  Tasks: [],
+});
+const at = (second: number) => new Date(Date.UTC(2026, 11, 7, 10, 0, second));
+/** A history, oldest first, as events numbered from 1. */
+const history = (...events: Omit<HistoryEvent, 'id'>[]): HistoryEvent[] =>
+  events.map((event, index) => ({ id: index + 1, ...event }) as HistoryEvent);
+const entered = (second: number, name: string): Omit<HistoryEvent, 'id'> => ({
+  type: 'TaskStateEntered',
+  timestamp: at(second),
+  stateEnteredEventDetails: { name },
+});
+/** One attempt of a Task: scheduled, started, and failed with `error` (or still running). */
+const attempt = (second: number, error?: string, cause = REFUSED): Omit<HistoryEvent, 'id'>[] => [
+  { type: 'TaskScheduled', timestamp: at(second) } as Omit<HistoryEvent, 'id'>,
+  { type: 'TaskStarted', timestamp: at(second) } as Omit<HistoryEvent, 'id'>,
+  ...(error
+    ? [
+        {
+          type: 'TaskFailed',
+          timestamp: at(second),
+          taskFailedEventDetails: { resourceType: 'ecs', resource: 'runTask.sync', error, cause },
+        } as Omit<HistoryEvent, 'id'>,
+      ]
+    : []),
+];
+const newestFirst = (events: HistoryEvent[]) => [...events].reverse();
+
+// A RunTask past the account's Fargate vCPU quota starts nothing and fails the state with
+// AmazonECS.Unknown (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html); the batch
+// step's capacity retrier waits, and until its next try the newest event is that TaskFailed.
+describe('roomWaitOf', () => {
+  it('finds a step waiting for room: the refusals in a row since the first, ECS’s reason, and about when it gives up', () => {
+    const events = history(
+      entered(0, 'StartJob'),
+      entered(1, 'ImportRows'),
+      ...attempt(1, 'AmazonECS.Unknown'),
+      ...attempt(11, 'AmazonECS.Unknown'),
+      ...attempt(31, 'AmazonECS.Unknown'),
+    );
+    expect(roomWaitOf(newestFirst(events))).toEqual({
+      state: 'ImportRows',
+      since: at(1),
+      refusals: 3,
+      reason: `AmazonECS.Unknown: ECS started no task: ${FARGATE_VCPU_LIMIT_REASON}`,
+      // The capacity retrier's waits: 10 s doubling to a minute, 62 of them, 3,610 s.
+      givesUpAt: new Date(at(1).getTime() + 3610_000),
+    });
+  });
+
+  it('counts only the refusals since the step’s last other outcome (a throttled RunTask)', () => {
+    const events = history(
+      entered(0, 'ExportRows'),
+      ...attempt(0, 'AmazonECS.Unknown'),
+      ...attempt(10, 'ECS.ThrottlingException', 'Rate exceeded'),
+      ...attempt(12, 'AmazonECS.Unknown'),
+      ...attempt(22, 'AmazonECS.Unknown'),
+    );
+    expect(roomWaitOf(newestFirst(events))).toMatchObject({
+      state: 'ExportRows',
+      since: at(12),
+      refusals: 2,
+    });
+  });
+
+  it('finds no wait once a task started, after another error, or in a step that never met one', () => {
+    const running = history(entered(1, 'ImportRows'), ...attempt(1, 'AmazonECS.Unknown'), ...attempt(11));
+    const throttled = history(
+      entered(1, 'ImportRows'),
+      ...attempt(1, 'ECS.ThrottlingException', 'Rate exceeded'),
+    );
+    const fresh = history(entered(0, 'StartJob'), ...attempt(0));
+    expect([running, throttled, fresh, []].map((events) => roomWaitOf(newestFirst(events)))).toEqual([
+      null,
+      null,
+      null,
+      null,
+    ]);
+  });
+
+  it('names no step when the events read stop before its entry', () => {
+    const events = history(...attempt(1, 'AmazonECS.Unknown'), ...attempt(11, 'AmazonECS.Unknown'));
+    expect(roomWaitOf(newestFirst(events))).toMatchObject({ state: null, refusals: 2, since: at(1) });
+  });
+});
+
+describe('describeJob of a running job', () => {
+  it('says its batch step waits for room, from one GetExecutionHistory page read newest first', async () => {
+    const { context, sfn } = jobContext(sampleJobDetail({ id: 'imp_1', executionId: execution }));
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: execution, name: 'imp_1', status: 'RUNNING' });
+    sfn.on(GetExecutionHistoryCommand).resolves({
+      events: newestFirst(history(entered(1, 'ImportRows'), ...attempt(1, 'AmazonECS.Unknown'))),
+    });
+    const { latestExecution } = await describeJob(context, 'imp_1');
+    expect(latestExecution?.waitingForRoom).toMatchObject({ state: 'ImportRows', refusals: 1, since: at(1) });
+    expect(sfn.commandCalls(GetExecutionHistoryCommand).map((call) => call.args[0].input)).toEqual([
+      { executionArn: execution, reverseOrder: true, maxResults: ROOM_WAIT_EVENTS },
+    ]);
+  });
+
+  it('shows no wait, and says why, when the history cannot be read', async () => {
+    const { context, sfn, warnings } = jobContext(sampleJobDetail({ id: 'imp_1', executionId: execution }));
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: execution, name: 'imp_1', status: 'RUNNING' });
+    sfn
+      .on(GetExecutionHistoryCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const { latestExecution } = await describeJob(context, 'imp_1');
+    expect(latestExecution).toMatchObject({ status: 'RUNNING', waitingForRoom: null });
+    expect(warnings).toEqual([expect.stringContaining(`cannot read the history of execution ${execution}`)]);
   });
 });
 
@@ -75,6 +208,7 @@ describe('executionRunsJob', () => {
     stopDate: null,
     redriveStatus: null,
     redriveStatusReason: null,
+    waitingForRoom: null,
   });
 
   // A redriven execution is PENDING_REDRIVE until it runs again (DescribeExecution's status:

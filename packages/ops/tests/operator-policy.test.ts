@@ -343,8 +343,12 @@ const COMMANDS: Readonly<
   },
   jobs: (context) => listJobs(context),
   job: (context) => describeJob(context, 'imp_1'),
-  // A job that has not ended: its latest execution is described too.
-  'job (running)': async (context) => {
+  // A job that has not ended: its latest execution is described too, and while that runs, its newest
+  // history events (whether its batch step waits for room).
+  'job (running)': async (context, mocks) => {
+    mocks.sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: EXECUTION, stateMachineArn: MACHINE, name: 'e-1', status: 'RUNNING' });
     const ledger = await context.ledger();
     const running = Object.assign(Object.create(ledger), {
       describeJob: async (jobId: string) => ({ ...(await ledger.describeJob(jobId)), state: 'running' }),

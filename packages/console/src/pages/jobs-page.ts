@@ -14,6 +14,7 @@ import {
   type MailRecord,
   mailRecordExpired,
   pageJobs,
+  type RoomWait,
   rejectedRowsCsv,
   retryJob,
 } from '@sidestep/ops';
@@ -254,9 +255,10 @@ function whatRunsIt(request: PageRequest, job: JobView): SafeHtml | '' {
   const execution = job.latestExecution;
   const runs = executionRunsJob(execution);
   if (runs) {
-    return job.workerError
+    const rerunning = job.workerError
       ? html`<p class="error-box" id="job-rerunning"><strong>${t('job.rerunning')}:</strong> ${job.workerError}</p>`
       : '';
+    return html`${rerunning}${waitingForRoom(t, execution?.waitingForRoom ?? null)}`;
   }
   const failure = job.workerError
     ? html`<p id="job-task-failure"><strong>${t('job.taskFailure')}:</strong> ${job.workerError}</p>`
@@ -276,6 +278,20 @@ function whatRunsIt(request: PageRequest, job: JobView): SafeHtml | '' {
           })
         : html`<p>${t('execution.notRedrivable', { reason: execution.redriveStatusReason ?? status })}. ${t('job.failByCli')} <code>sidestep job fail ${job.id} --reason …</code></p>`
     }
+  </section>`;
+}
+
+/**
+ * A batch step ECS had no room to start (the account's Fargate vCPU quota full): since when, how many
+ * RunTasks were refused, ECS's reason, and about when the workflow stops waiting and fails the job.
+ */
+function waitingForRoom(t: Translate, wait: RoomWait | null): SafeHtml | '' {
+  if (!wait) return '';
+  const state = wait.state ?? '';
+  return html`<section class="wait-box" id="job-waiting-for-room">
+    <p><strong>${t('job.waitingForRoom')}</strong></p>
+    <p>${t('job.roomRefusals', { state, refusals: wait.refusals })} ${time(wait.since)}: ${wait.reason}</p>
+    <p>${t('job.roomGivesUp')} ${time(wait.givesUpAt)}.</p>
   </section>`;
 }
 
