@@ -8,7 +8,6 @@ import {
   jobBySourceKey,
   type PathCloud,
   runSidestep,
-  settle,
   startQuotaPathCloud,
 } from './start-path-cloud.ts';
 
@@ -68,16 +67,12 @@ describe('imports past the account’s Fargate vCPU quota', () => {
         (event) => event.error === 'AmazonECS.Unknown' && event.cause.includes(FARGATE_VCPU_LIMIT_REASON),
         60_000,
       );
-      // The operator's `sidestep job` says the second import waits for room, and why. Read while its
-      // step waits for the next try, not during one (a RunTask in flight is not a wait): a read that
-      // lands in that moment is read again.
+      // The operator's `sidestep job` says the second import waits for room, and why: between its
+      // tries and during one (a RunTask in flight has no TaskSubmitted yet) alike.
       const job = await jobBySourceKey(db, `imports/${run}/quota-${second.n}.csv`);
-      let shown = '';
-      await settle(async () => {
-        const read = await runSidestep(path.cloud, 'job', job?.id ?? 'none');
-        shown = read.code === 0 ? read.stdout : `exit ${read.code}: ${read.stderr}`;
-        return shown.includes('  waiting  for room');
-      }, 30_000);
+      const read = await runSidestep(path.cloud, 'job', job?.id ?? 'none');
+      expect({ code: read.code, stderr: read.stderr }).toEqual({ code: 0, stderr: '' });
+      const shown = read.stdout;
       expect(shown).toMatch(
         new RegExp(
           `\\n  waiting  for room to start its task: ImportRows's RunTask refused \\d+ time\\(s\\) since \\S+ \\(AmazonECS\\.Unknown: ECS started no task: ${FARGATE_VCPU_LIMIT_REASON}\\); the workflow tries again as other tasks stop, until about \\S+, then fails the job\\n`,
@@ -96,17 +91,20 @@ describe('imports past the account’s Fargate vCPU quota', () => {
     ]);
 
     // The refusals, from the executions' histories: RunTask's Failures in the cause, the reason ECS's.
-    const refusals = await Promise.all(
+    const histories = await Promise.all(
       executions.map(async ({ executionArn }) => {
         const { events = [] } = await path.sfn.send(
           new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }),
         );
-        return events.flatMap((event) =>
-          event.taskFailedEventDetails?.error === 'AmazonECS.Unknown'
-            ? [event.taskFailedEventDetails.cause]
-            : [],
-        );
+        return events;
       }),
+    );
+    const refusals = histories.map((events) =>
+      events.flatMap((event) =>
+        event.taskFailedEventDetails?.error === 'AmazonECS.Unknown'
+          ? [event.taskFailedEventDetails.cause]
+          : [],
+      ),
     );
     const refused = refusals.flat();
     expect(refused.length).toBeGreaterThan(0);
@@ -116,10 +114,18 @@ describe('imports past the account’s Fargate vCPU quota', () => {
         Tasks: [],
       });
     }
-    // A refused RunTask started no task: one task ran for each import.
-    expect(
-      path.collecting.ofType('task-started').filter((event) => event.task === 'batch-worker'),
-    ).toHaveLength(2);
+    // A refused RunTask started no task: one task ran for each import, and each execution's history
+    // has one TaskSubmitted, RunTask's answer naming that task (none for a refused attempt).
+    const started = path.collecting.ofType('task-started').filter((event) => event.task === 'batch-worker');
+    expect(started).toHaveLength(2);
+    const submitted = histories.map((events) =>
+      events.flatMap((event) =>
+        event.type === 'TaskSubmitted'
+          ? [JSON.parse(event.taskSubmittedEventDetails?.output ?? '{}').Tasks?.[0]?.TaskArn]
+          : [],
+      ),
+    );
+    expect(submitted.flat().sort()).toEqual(started.map((event) => event.taskArn).sort());
 
     const { rows: jobs } = await db.query<{ file_name: string; state: string; rows_imported: string }>(
       'select file_name, state, rows_imported from jobs where source_key like $1 order by file_name',

@@ -172,9 +172,33 @@ export function appendHistory(history: HistoryEvent[], events: readonly Unnumber
   }
 }
 
+/**
+ * `TaskSubmitted` of a `.sync` Task whose service took the work (`resource`, the state's Resource):
+ * the service's answer as its output, between the attempt's TaskStarted and its outcome
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_TaskSubmittedEventDetails.html).
+ */
+export function taskSubmittedEvent(
+  resource: string,
+  output: unknown,
+  timestamp: Date,
+): UnnumberedHistoryEvent {
+  return {
+    timestamp,
+    type: 'TaskSubmitted',
+    taskSubmittedEventDetails: {
+      ...resourceNames(resource),
+      output: JSON.stringify(output),
+      outputDetails: { truncated: false },
+    },
+  };
+}
+
 /** `resourceType` and `resource` of a Task event: `lambda` and `invoke` for `arn:aws:states:::lambda:invoke`. */
 function taskResource(context: ExecutionHistoryContext, state: string) {
-  const resource = context.taskResources.get(state) ?? '';
+  return resourceNames(context.taskResources.get(state) ?? '');
+}
+
+function resourceNames(resource: string) {
   const [service = '', action = ''] = resource.replace('arn:aws:states:::', '').split(':');
   return { resourceType: service, resource: action };
 }

@@ -12,6 +12,7 @@ import {
   type ExecutionEventLog,
   type HistoryEvent,
   historyEventsOf,
+  taskSubmittedEvent,
   trackCaughtTasks,
   type UnnumberedHistoryEvent,
 } from './execution-history.ts';
@@ -474,6 +475,24 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     let terminalFailure: { readonly error: string; readonly cause: string } | undefined;
     const controller = new AbortController();
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    /**
+     * Each Task state's attempts: those its handler began, and those whose TaskScheduled and TaskStarted
+     * the history has (the library's events reach it through the consumer below, after the handler may
+     * have begun). An attempt's TaskSubmitted waits in `submits` until its TaskStarted is recorded.
+     */
+    const attempts = { begun: new Map<string, number>(), recorded: new Map<string, number>() };
+    const submits: {
+      readonly state: string;
+      readonly attempt: number;
+      readonly event: UnnumberedHistoryEvent;
+    }[] = [];
+    const recordSubmits = () => {
+      for (const submit of [...submits]) {
+        if ((attempts.recorded.get(submit.state) ?? 0) < submit.attempt) continue;
+        submits.splice(submits.indexOf(submit), 1);
+        record(execution, [submit.event]);
+      }
+    };
     for (const [stateName, resource] of machine.tasks) {
       const integration = options.integrations[resource] as TaskIntegration;
       handlers[stateName] = (resolved) => {
@@ -486,6 +505,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         return Object.assign(task, { started: started.promise });
       };
       const runHandler = async (resolved: unknown, started: PromiseWithResolvers<void>): Promise<unknown> => {
+        const attempt = (attempts.begun.get(stateName) ?? 0) + 1;
+        attempts.begun.set(stateName, attempt);
         // A stopped execution runs nothing more (API_StopExecution). The library ends a Retry's wait
         // when the execution is aborted and then runs the state once more: refused here, before the
         // integration is called (a Lambda invoked, a task started after the execution was ABORTED).
@@ -518,6 +539,15 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
           deferStart: () => {
             deferred = true;
             return () => started.resolve();
+          },
+          submitted: (output) => {
+            if (settled) return;
+            submits.push({
+              state: stateName,
+              attempt,
+              event: taskSubmittedEvent(resource, output, new Date()),
+            });
+            recordSubmits();
           },
         });
         if (!deferred) started.resolve();
@@ -664,6 +694,11 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
             ...(execution.abortReason ? { abortReason: execution.abortReason } : {}),
           }),
         );
+        // A Task attempt's TaskScheduled and TaskStarted are in: its TaskSubmitted may follow.
+        if ((event.type === 'StateEntered' || event.type === 'StateRetried') && event.state.type === 'Task') {
+          attempts.recorded.set(event.state.name, (attempts.recorded.get(event.state.name) ?? 0) + 1);
+          recordSubmits();
+        }
         reportStateEvent(event);
       }
     })();

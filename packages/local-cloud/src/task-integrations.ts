@@ -21,6 +21,14 @@ export interface TaskCall {
    * (https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html). Not called: from the call.
    */
   readonly deferStart?: () => () => void;
+  /**
+   * For an integration that submits work and waits for it (`.sync`): called once the service took the
+   * work (ECS RunTask answered with the task it started), with the service's answer, which Step
+   * Functions records as `TaskSubmitted` between `TaskStarted` and the attempt's outcome
+   * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_TaskSubmittedEventDetails.html).
+   * A refused RunTask (its `Failures`) submits nothing. Not called: nothing was submitted.
+   */
+  readonly submitted?: (output: unknown) => void;
 }
 
 /**

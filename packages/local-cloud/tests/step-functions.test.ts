@@ -97,6 +97,7 @@ describe('createLocalStepFunctions', () => {
           stateName: 'Register',
           signal: expect.any(AbortSignal),
           deferStart: expect.any(Function),
+          submitted: expect.any(Function),
         },
       },
     ]);
@@ -308,6 +309,69 @@ describe('createLocalStepFunctions', () => {
     expect(done.status).toBe('SUCCEEDED');
     expect(JSON.parse(done.output ?? '{}').error).toMatchObject({ Error: 'States.Timeout' });
     expect(stopped).toBe(true);
+  });
+
+  // A `.sync` task's attempt, as AWS records one: TaskScheduled, TaskStarted, TaskSubmitted with the
+  // service's answer (RunTask's, the task PROVISIONING), then its outcome
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_TaskSubmittedEventDetails.html).
+  // An attempt whose RunTask started nothing (refused: AmazonECS.Unknown) submitted nothing.
+  it('records TaskSubmitted with the answer when a .sync task was submitted, and none for an attempt that submitted nothing', async () => {
+    const answer = { Failures: [], Tasks: [{ TaskArn: 'arn:aws:ecs:us-east-1:000000000000:task/c/1' }] };
+    let attempts = 0;
+    const sfn = oneMachine(
+      'sidestep-local-batch',
+      {
+        StartAt: 'Run',
+        States: {
+          Run: {
+            Type: 'Task',
+            Resource: ECS_RUN_TASK_SYNC,
+            Parameters: { Cluster: 'c', TaskDefinition: 't' },
+            Retry: [{ ErrorEquals: ['AmazonECS.Unknown'], IntervalSeconds: 1, MaxAttempts: 1 }],
+            End: true,
+          },
+        },
+      },
+      {
+        [ECS_RUN_TASK_SYNC]: async (_parameters, call) => {
+          attempts += 1;
+          if (attempts === 1)
+            throw new StatesTaskError('AmazonECS.Unknown', '{"Failures":[{"Reason":"no room"}]}');
+          call.submitted?.(answer);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          return { StopCode: 'EssentialContainerExited' };
+        },
+      },
+    );
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: sfn.stateMachineArn('sidestep-local-batch'),
+      input: '{}',
+    });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.history.map((event) => event.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskFailed',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSubmitted',
+      'TaskSucceeded',
+      'TaskStateExited',
+      'ExecutionSucceeded',
+    ]);
+    expect(done.history.find((event) => event.type === 'TaskSubmitted')).toMatchObject({
+      id: 8,
+      previousEventId: 7,
+      taskSubmittedEventDetails: {
+        resourceType: 'ecs',
+        resource: 'runTask.sync',
+        output: JSON.stringify(answer),
+        outputDetails: { truncated: false },
+      },
+    });
   });
 
   // https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html, TimeoutSeconds: "The count

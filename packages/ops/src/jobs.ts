@@ -114,11 +114,13 @@ export interface RoomWait {
 export const ROOM_WAIT_EVENTS = 1000;
 
 /**
- * The wait for room an execution's newest events show: the newest is a TaskFailed with a capacity
- * error (the state waits for its retry), counted back over the refused attempts before it until any
- * other outcome (a task that ran, a throttled RunTask); the state is the one whose entry comes first
- * before them (null when the events do not reach it). Null when the newest event is not such a
- * refusal. Pure: the events newest first, as GetExecutionHistory's `reverseOrder` gives them.
+ * The wait for room an execution's newest events show: its newest outcome is a TaskFailed with a
+ * capacity error (the state waits for its retry, or tries again: a TaskScheduled and TaskStarted
+ * since, with no TaskSubmitted, which ECS's answer with a started task would be), counted back over
+ * the refused attempts before it until any other outcome (a task that ran, a throttled RunTask). The
+ * state is the one whose entry comes first before them (null when the events do not reach it). Null
+ * when the newest outcome is not such a refusal. Pure: the events newest first, as
+ * GetExecutionHistory's `reverseOrder` gives them.
  */
 export function roomWaitOf(newestFirst: readonly HistoryEvent[]): RoomWait | null {
   const capacity: readonly string[] = ECS_CAPACITY_ERRORS;
@@ -131,10 +133,10 @@ export function roomWaitOf(newestFirst: readonly HistoryEvent[]): RoomWait | nul
     return { state, since, refusals, reason, givesUpAt };
   };
   for (const event of newestFirst) {
-    if (refusals > 0 && event.type === 'TaskStateEntered') {
-      return wait(event.stateEnteredEventDetails?.name ?? null);
+    if (event.type === 'TaskStateEntered') {
+      return refusals > 0 ? wait(event.stateEnteredEventDetails?.name ?? null) : null;
     }
-    if (!counting) continue;
+    if (!counting || event.type === 'TaskStarted' || event.type === 'TaskScheduled') continue;
     const failed = event.taskFailedEventDetails;
     if (event.type === 'TaskFailed' && failed?.error !== undefined && capacity.includes(failed.error)) {
       refusals += 1;
@@ -142,8 +144,8 @@ export function roomWaitOf(newestFirst: readonly HistoryEvent[]): RoomWait | nul
       if (refusals === 1) reason = failureReason(null, { Error: failed.error, Cause: failed.cause });
     } else if (refusals === 0) {
       return null;
-    } else if (event.type !== 'TaskStarted' && event.type !== 'TaskScheduled') {
-      // Not the refused attempt's own start: an earlier outcome ends the count.
+    } else {
+      // An earlier outcome (a throttled RunTask) ends the count.
       counting = false;
     }
   }

@@ -153,14 +153,26 @@ describe('roomWaitOf', () => {
     });
   });
 
+  it('counts a RunTask in flight after refusals as still waiting: ECS has not answered with a task', () => {
+    const trying = history(entered(1, 'ImportRows'), ...attempt(1, 'AmazonECS.Unknown'), ...attempt(11));
+    expect(roomWaitOf(newestFirst(trying))).toMatchObject({ state: 'ImportRows', refusals: 1, since: at(1) });
+  });
+
   it('finds no wait once a task started, after another error, or in a step that never met one', () => {
-    const running = history(entered(1, 'ImportRows'), ...attempt(1, 'AmazonECS.Unknown'), ...attempt(11));
+    // ECS answered with a task (TaskSubmitted): it runs.
+    const running = history(entered(1, 'ImportRows'), ...attempt(1, 'AmazonECS.Unknown'), ...attempt(11), {
+      type: 'TaskSubmitted',
+      timestamp: at(11),
+    } as Omit<HistoryEvent, 'id'>);
     const throttled = history(
       entered(1, 'ImportRows'),
       ...attempt(1, 'ECS.ThrottlingException', 'Rate exceeded'),
     );
     const fresh = history(entered(0, 'StartJob'), ...attempt(0));
-    expect([running, throttled, fresh, []].map((events) => roomWaitOf(newestFirst(events)))).toEqual([
+    // A first RunTask in flight: no refusal in this state (an earlier state's events are not its).
+    const first = history(...attempt(0, 'AmazonECS.Unknown'), entered(1, 'ImportRows'), ...attempt(1));
+    expect([running, throttled, fresh, first, []].map((events) => roomWaitOf(newestFirst(events)))).toEqual([
+      null,
       null,
       null,
       null,
