@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { eventsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
-import { fargateVcpus, type TaskManifest } from '@sidestep/manifest';
+import { fargateVcpus } from '@sidestep/manifest';
 import { FARGATE_RUN_TASK_RATE, FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
 import pLimit from 'p-limit';
 import type { AwsEndpoint } from './aws-endpoint.ts';
@@ -42,6 +42,7 @@ import {
   type RunTaskOutcome,
   type RunTaskRequest,
   SQS_SEND_MESSAGE,
+  type StartedTask,
   StatesTaskError,
   sqsSendMessage,
   type TaskAuthorizer,
@@ -378,9 +379,16 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     ...(task.pid === undefined ? {} : { pid: task.pid }),
     ...(executionName ? { execution: executionName } : {}),
   });
-  request.call.submitted?.(
-    runTaskAnswer(request, manifest, { clusterArn, taskDefinitionArn, taskArn, family }),
-  );
+  const startedTask: StartedTask = {
+    taskArn: task.taskArn,
+    clusterArn,
+    taskDefinitionArn,
+    family,
+    containerName: manifest.containerName,
+    cpu: manifest.cpu,
+    memoryMb: manifest.memoryMb,
+  };
+  request.started?.(startedTask);
   // Step Functions stops the task when its execution is stopped; ECS gives it its stop timeout.
   const onAbort = () => void task.stop();
   // An abort while the task was starting has fired already: no listener would hear it.
@@ -401,51 +409,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
   });
   return {
     ...result,
-    clusterArn,
-    taskDefinitionArn,
-    family,
-    containerName: manifest.containerName,
-    cpu: manifest.cpu,
-    memoryMb: manifest.memoryMb,
-  };
-}
-
-/**
- * RunTask's answer for a task it started: no `Failures`, and the task as it is then, PROVISIONING
- * (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html), in the SDK's PascalCase
- * as Step Functions records it in `TaskSubmitted`. Locally the task starts at once; a wait for the
- * cloud's task capacity ({@link queuedTasks}) comes before it.
- */
-function runTaskAnswer(
-  request: RunTaskRequest,
-  manifest: TaskManifest,
-  ids: { clusterArn: string; taskDefinitionArn: string; taskArn: string; family: string },
-) {
-  return {
-    Failures: [],
-    Tasks: [
-      {
-        ClusterArn: ids.clusterArn,
-        Containers: [
-          {
-            ContainerArn: ids.taskArn.replace(':task/', ':container/'),
-            LastStatus: 'PENDING',
-            Name: manifest.containerName,
-            TaskArn: ids.taskArn,
-          },
-        ],
-        Cpu: String(manifest.cpu),
-        DesiredStatus: 'RUNNING',
-        Group: `family:${ids.family}`,
-        LastStatus: 'PROVISIONING',
-        LaunchType: 'FARGATE',
-        Memory: String(manifest.memoryMb),
-        Overrides: { ContainerOverrides: request.overrides },
-        StartedBy: 'AWS Step Functions',
-        TaskArn: ids.taskArn,
-        TaskDefinitionArn: ids.taskDefinitionArn,
-      },
-    ],
+    ...startedTask,
   };
 }
 

@@ -166,10 +166,13 @@ export interface RunTaskRequest {
   readonly taskDefinition: string;
   readonly overrides: readonly ContainerOverride[];
   readonly call: TaskCall;
+  /** Called once the task started (RunTask's answer on AWS), with what ECS says of it. */
+  readonly started?: (task: StartedTask) => void;
 }
 
-/** A finished task plus what its description reports. */
-export interface RunTaskOutcome extends FargateTaskResult {
+/** A task ECS started: what it says of it whatever its status. */
+export interface StartedTask {
+  readonly taskArn: string;
   readonly clusterArn: string;
   readonly taskDefinitionArn: string;
   readonly family: string;
@@ -177,6 +180,9 @@ export interface RunTaskOutcome extends FargateTaskResult {
   readonly cpu: number;
   readonly memoryMb: number;
 }
+
+/** A finished task plus what its description reports. */
+export interface RunTaskOutcome extends FargateTaskResult, StartedTask {}
 
 /**
  * A RunTask request ECS refuses: its task definition does not exist locally, its container overrides
@@ -220,6 +226,7 @@ export function ecsRunTaskSync(
       taskDefinition,
       overrides: overrides ?? [],
       call,
+      started: (task) => call.submitted?.(runTaskAnswer(task, parameters)),
     });
     const description = taskDescription(outcome, parameters);
     if (outcome.exitCode !== 0) throw new StatesTaskError('States.TaskFailed', JSON.stringify(description));
@@ -241,42 +248,66 @@ function exitOf(outcome: RunTaskOutcome): { ExitCode?: number; Reason?: string }
   };
 }
 
+/**
+ * RunTask's answer for the task it started: no `Failures`, and the task as it is then, PROVISIONING
+ * (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html), in the SDK's PascalCase
+ * as Step Functions records it in `TaskSubmitted`.
+ */
+function runTaskAnswer(task: StartedTask, parameters: Record<string, unknown>): Record<string, unknown> {
+  return {
+    Failures: [],
+    Tasks: [
+      {
+        ...ecsTask(task, parameters, { LastStatus: 'PENDING' }),
+        DesiredStatus: 'RUNNING',
+        LastStatus: 'PROVISIONING',
+      },
+    ],
+  };
+}
+
+/** The stopped task's description, DescribeTasks' shape, as the `.sync` integration returns it. */
 function taskDescription(
   outcome: RunTaskOutcome,
   parameters: Record<string, unknown>,
 ): Record<string, unknown> {
-  const containerArn = outcome.taskArn.replace(':task/', ':container/');
+  return {
+    ...ecsTask(outcome, parameters, { ...exitOf(outcome), LastStatus: 'STOPPED' }),
+    Connectivity: 'CONNECTED',
+    CreatedAt: outcome.startedAt.getTime(),
+    DesiredStatus: 'STOPPED',
+    LastStatus: 'STOPPED',
+    StartedAt: outcome.startedAt.getTime(),
+    StopCode: outcome.stopCode,
+    StoppedAt: outcome.stoppedAt.getTime(),
+    StoppedReason: outcome.stoppedReason,
+  };
+}
+
+/** What ECS says of a task whatever its status, with its container's `status` fields. */
+function ecsTask(task: StartedTask, parameters: Record<string, unknown>, container: Record<string, unknown>) {
   return {
     Attachments: [],
     Attributes: [{ Name: 'ecs.cpu-architecture', Value: process.arch === 'arm64' ? 'arm64' : 'x86_64' }],
     AvailabilityZone: 'us-east-1a',
-    ClusterArn: outcome.clusterArn,
-    Connectivity: 'CONNECTED',
+    ClusterArn: task.clusterArn,
     Containers: [
       {
-        ContainerArn: containerArn,
-        ...exitOf(outcome),
-        LastStatus: 'STOPPED',
-        Name: outcome.containerName,
-        TaskArn: outcome.taskArn,
+        ContainerArn: task.taskArn.replace(':task/', ':container/'),
+        ...container,
+        Name: task.containerName,
+        TaskArn: task.taskArn,
       },
     ],
-    Cpu: String(outcome.cpu),
-    CreatedAt: outcome.startedAt.getTime(),
-    DesiredStatus: 'STOPPED',
-    Group: `family:${outcome.family}`,
-    LastStatus: 'STOPPED',
+    Cpu: String(task.cpu),
+    Group: `family:${task.family}`,
     LaunchType: typeof parameters.LaunchType === 'string' ? parameters.LaunchType : 'FARGATE',
-    Memory: String(outcome.memoryMb),
+    Memory: String(task.memoryMb),
     Overrides: parameters.Overrides ?? { ContainerOverrides: [] },
     PlatformVersion: '1.4.0',
-    StartedAt: outcome.startedAt.getTime(),
     StartedBy: 'AWS Step Functions',
-    StopCode: outcome.stopCode,
-    StoppedAt: outcome.stoppedAt.getTime(),
-    StoppedReason: outcome.stoppedReason,
-    TaskArn: outcome.taskArn,
-    TaskDefinitionArn: outcome.taskDefinitionArn,
+    TaskArn: task.taskArn,
+    TaskDefinitionArn: task.taskDefinitionArn,
     Version: 1,
   };
 }

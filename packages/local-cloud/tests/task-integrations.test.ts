@@ -80,3 +80,65 @@ describe('ecsRunTaskSync throttled at Fargate’s RunTask rate', () => {
     expect(started).toBe(FARGATE_RUN_TASK_RATE);
   });
 });
+
+// A `.sync` RunTask's answer, recorded as TaskSubmitted: no Failures, the task PROVISIONING
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html,
+// https://docs.aws.amazon.com/step-functions/latest/apireference/API_TaskSubmittedEventDetails.html).
+describe('ecsRunTaskSync submission', () => {
+  it('submits RunTask’s answer once the task started, and nothing for a RunTask that started none', async () => {
+    const submitted: unknown[] = [];
+    const call = {
+      executionArn: 'arn:x',
+      stateName: 'RunImport',
+      signal: new AbortController().signal,
+      submitted: (output: unknown) => submitted.push(output),
+    };
+    const { taskArn, clusterArn, taskDefinitionArn, family, containerName, cpu, memoryMb } = outcome({
+      exitCode: 0,
+      signal: null,
+    });
+    const run = ecsRunTaskSync(async (request) => {
+      expect(submitted).toEqual([]);
+      request.started?.({ taskArn, clusterArn, taskDefinitionArn, family, containerName, cpu, memoryMb });
+      return outcome({ exitCode: 0, signal: null });
+    });
+    const described = await run({ TaskDefinition: 'worker', Cluster: 'local' }, call);
+    expect(submitted).toEqual([
+      {
+        Failures: [],
+        Tasks: [
+          expect.objectContaining({
+            TaskArn: taskArn,
+            ClusterArn: clusterArn,
+            TaskDefinitionArn: taskDefinitionArn,
+            Group: 'family:worker',
+            Cpu: '256',
+            Memory: '512',
+            LaunchType: 'FARGATE',
+            LastStatus: 'PROVISIONING',
+            DesiredStatus: 'RUNNING',
+            StartedBy: 'AWS Step Functions',
+            Containers: [
+              {
+                ContainerArn: 'arn:aws:ecs:us-east-1:000000000000:container/local/abc',
+                LastStatus: 'PENDING',
+                Name: 'batch-worker',
+                TaskArn: taskArn,
+              },
+            ],
+          }),
+        ],
+      },
+    ]);
+    // The stopped task's description says the same task.
+    expect(described).toMatchObject({ TaskArn: taskArn, LastStatus: 'STOPPED', Group: 'family:worker' });
+    submitted.length = 0;
+    const refused = ecsRunTaskSync(async () => {
+      throw new StatesTaskError('AmazonECS.Unknown', '{"Failures":[{"Reason":"no room"}],"Tasks":[]}');
+    });
+    await expect(refused({ TaskDefinition: 'worker' }, call)).rejects.toMatchObject({
+      name: 'AmazonECS.Unknown',
+    });
+    expect(submitted).toEqual([]);
+  });
+});
