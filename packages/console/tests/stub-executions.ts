@@ -6,7 +6,8 @@ export const IMPORT_FAILURE_CAUSE = 'relation "users" does not exist';
 /**
  * GetExecutionHistory of an import that failed in its first state
  * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html):
- * started, entered ImportRows, scheduled its task, and the task failed a second later.
+ * started, entered ImportRows, scheduled its task, and the task failed a second later, failing the
+ * execution (no Retry, no Catch).
  */
 export const FAILED_IMPORT_HISTORY: GetExecutionHistoryCommandOutput = {
   $metadata: {},
@@ -29,6 +30,12 @@ export const FAILED_IMPORT_HISTORY: GetExecutionHistoryCommandOutput = {
         error: 'States.TaskFailed',
         cause: IMPORT_FAILURE_CAUSE,
       },
+    },
+    {
+      type: 'ExecutionFailed',
+      id: 5,
+      timestamp: new Date('2026-11-24T10:00:01Z'),
+      executionFailedEventDetails: { error: 'States.TaskFailed', cause: IMPORT_FAILURE_CAUSE },
     },
   ],
 };

@@ -224,6 +224,8 @@ interface StepDraft {
   type: string;
   enteredAt: Date | null;
   exitedAt: Date | null;
+  /** The execution ended while the step was open (its exit never came). */
+  closed: boolean;
   attempts: number;
   failedAttempt: number;
   error: string | null;
@@ -242,9 +244,10 @@ const EXECUTION_ENDS: Readonly<Record<string, string>> = {
 /**
  * Folds a history into steps: a `...StateEntered` opens a step, `...Scheduled`/`...Started` of a
  * task counts an attempt, a `...Failed`/`...TimedOut` records the error of the attempt, and
- * `...StateExited` closes it. A step failed when its last attempt failed. A step still open when
- * the execution was aborted, timed out or failed ends then, with the execution's error (a redrive
- * enters its steps anew).
+ * `...StateExited` closes it. A step failed when its last attempt failed and it exited (a Catch) or
+ * the execution ended; one whose last attempt failed while the execution runs waits for its Retry,
+ * and is running, with that attempt's error. A step still open when the execution was aborted, timed
+ * out or failed ends then, with the execution's error (a redrive enters its steps anew).
  */
 export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
   const drafts: StepDraft[] = [];
@@ -256,8 +259,9 @@ export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
     // An execution that ended (stopped, timed out, or failed where no Catch reaches) ends the step it
     // was in, with its own error: that step was never exited, but it is not running either.
     for (const draft of end ? drafts : []) {
-      const failed = draft.error !== null && draft.failedAttempt >= draft.attempts;
-      if (draft.exitedAt || failed || draft.type === 'Fail') continue;
+      if (draft.exitedAt || draft.type === 'Fail') continue;
+      draft.closed = true;
+      if (lastAttemptFailed(draft)) continue;
       draft.exitedAt = event.timestamp ?? null;
       draft.error = details.error ?? end ?? null;
       draft.cause = details.cause ?? null;
@@ -269,6 +273,7 @@ export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
         type: type.replace(/StateEntered$/, ''),
         enteredAt: event.timestamp ?? null,
         exitedAt: null,
+        closed: false,
         attempts: 0,
         failedAttempt: 0,
         error: null,
@@ -291,7 +296,9 @@ export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
     }
   }
   return drafts.map((draft) => {
-    const failed = draft.error !== null && draft.failedAttempt >= draft.attempts;
+    // A last attempt that failed fails the step once it exited (a Catch) or the execution ended; until
+    // then the step waits for its Retry's next attempt, and runs.
+    const failed = lastAttemptFailed(draft) && (draft.exitedAt !== null || draft.closed);
     return {
       name: draft.name,
       type: draft.type,
@@ -306,6 +313,10 @@ export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
       output: draft.output,
     };
   });
+}
+
+function lastAttemptFailed(draft: StepDraft): boolean {
+  return draft.error !== null && draft.failedAttempt >= draft.attempts;
 }
 
 /**

@@ -705,6 +705,38 @@ describe('stepsOf', () => {
     expect(stepsOf(running).map((step) => step.status)).toEqual(['running']);
   });
 
+  // A Retry's wait (for room under the Fargate vCPU quota: up to an hour) is part of the step: the
+  // state has neither exited nor failed the execution, and tries again after it.
+  it('keeps a step running while it waits for its Retry, with the failed attempt’s error and cause', () => {
+    const refused: HistoryEvent = {
+      type: 'TaskFailed',
+      id: 5,
+      timestamp: at(3),
+      taskFailedEventDetails: {
+        resourceType: 'ecs',
+        resource: 'runTask.sync',
+        error: 'AmazonECS.Unknown',
+        cause: '{"Failures":[{"Reason":"no room"}],"Tasks":[]}',
+      },
+    };
+    const waiting = stepsOf([...running, refused]);
+    expect(
+      waiting.map((step) => [step.status, step.retries, step.error, step.cause, step.durationMs]),
+    ).toEqual([['running', 0, 'AmazonECS.Unknown', '{"Failures":[{"Reason":"no room"}],"Tasks":[]}', null]]);
+    // The same failure ends the step once the execution failed with it (no Retry left, no Catch).
+    const ended = stepsOf([
+      ...running,
+      refused,
+      {
+        type: 'ExecutionFailed',
+        id: 6,
+        timestamp: at(4),
+        executionFailedEventDetails: { error: 'AmazonECS.Unknown' },
+      },
+    ]);
+    expect(ended.map((step) => [step.status, step.error])).toEqual([['failed', 'AmazonECS.Unknown']]);
+  });
+
   // Each attempt of a Task is TaskScheduled, TaskStarted, then TaskFailed or TaskSucceeded
   // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html).
   it('counts a step retried after a failure and then succeeded as succeeded with one retry', () => {
