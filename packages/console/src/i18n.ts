@@ -170,6 +170,7 @@ const EN = {
   'job.stalled': 'Its execution ended {status}: nothing runs this job again until it is redriven or failed.',
   'job.taskFailure': 'Its task’s last failure',
   'job.waitingForRoom': 'Waiting for room to start its task',
+  'job.batchStep': 'Its batch step',
   'job.roomRefusals': '{state}: ECS refused its RunTask {refusals} time(s) in a row, first at',
   'job.roomGivesUp':
     'The workflow tries again as other tasks stop, and fails the job if no room comes by about',
@@ -396,6 +397,7 @@ const JA: Readonly<Record<MessageKey, string>> = {
     '実行は {status} で終了しました: 再実行（Redrive）するか失敗にするまで、このジョブを実行するものはありません。',
   'job.taskFailure': 'タスクの直近の失敗',
   'job.waitingForRoom': 'タスクを起動できる空きを待っています',
+  'job.batchStep': 'バッチのステップ',
   'job.roomRefusals': '{state}: ECS が RunTask を {refusals} 回続けて拒否しました。最初の拒否:',
   'job.roomGivesUp':
     'ほかのタスクが終わるたびに再試行し、次の時刻ごろまでに空きがなければジョブを失敗にします:',

@@ -123,6 +123,19 @@ function assertOverridesWithinLimit(overrides: readonly ContainerOverride[]): vo
 }
 
 /**
+ * RunTask's checks of its container overrides, before it starts anything: at most
+ * {@link MAX_OVERRIDES_CHARACTERS} of JSON ({@link OverridesTooLongError}), each naming the task's
+ * container ({@link UnknownContainerError}).
+ */
+export function assertContainerOverrides(task: TaskManifest, overrides: readonly ContainerOverride[]): void {
+  assertOverridesWithinLimit(overrides);
+  for (const entry of overrides) {
+    if (entry.Name !== task.containerName)
+      throw new UnknownContainerError(String(entry.Name), task.containerName);
+  }
+}
+
+/**
  * Runs a task's container locally the way Fargate would: the manifest's command from the bundle
  * directory, with the task definition's environment plus the RunTask container overrides, only a
  * temp directory writable, nothing inherited from this process's environment. `node` in the command
@@ -131,12 +144,8 @@ function assertOverridesWithinLimit(overrides: readonly ContainerOverride[]): vo
 export async function startFargateTask(options: FargateTaskOptions): Promise<FargateTask> {
   const { task } = options;
   const taskArn = options.taskArn ?? `arn:aws:ecs:${options.region}:000000000000:task/local/${randomUUID()}`;
-  assertOverridesWithinLimit(options.overrides ?? []);
+  assertContainerOverrides(task, options.overrides ?? []);
   const override = (options.overrides ?? []).find((entry) => entry.Name === task.containerName);
-  for (const entry of options.overrides ?? []) {
-    if (entry.Name !== task.containerName)
-      throw new UnknownContainerError(String(entry.Name), task.containerName);
-  }
   const tmpDir = await mkdtemp(join(tmpdir(), `sidestep-task-${task.name}-`));
   const environment: Record<string, string> = {
     PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,

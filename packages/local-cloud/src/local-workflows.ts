@@ -9,6 +9,8 @@ import pLimit from 'p-limit';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { openExecutionStore } from './execution-store.ts';
 import {
+  assertContainerOverrides,
+  type ContainerOverride,
   type FargateTask,
   OverridesTooLongError,
   startFargateTask,
@@ -132,10 +134,10 @@ export class TaskNotStartedError extends Error {
  * {@link TaskNotStartedError}, as ECS stops a task that was still provisioning (and gives back what it
  * held: {@link withVcpuQuota}'s vCPUs), and never starts when its turn comes.
  */
-export function queuedTasks<T>(
+export function queuedTasks<R extends { readonly call: TaskCall }, T>(
   capacity: number | undefined,
-  runNow: (request: RunTaskRequest) => Promise<T>,
-): (request: RunTaskRequest) => Promise<T> {
+  runNow: (request: R) => Promise<T>,
+): (request: R) => Promise<T> {
   if (capacity === undefined) return runNow;
   const slots = pLimit(capacity);
   return (request) => {
@@ -230,20 +232,23 @@ export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
     const { iam } = options;
     const authorize: TaskAuthorizer = (call, checks) =>
       iam.assertAuthorized(iam.role(call.executionArn.split(':')[6] ?? ''), checks);
-    const runNow = (request: RunTaskRequest) =>
-      runLocalTask(request, {
-        tasks: options.tasks,
-        rootDir: options.rootDir,
-        environment: options.resources,
-        reporter,
-        runningTasks,
-        authorize,
-      });
-    const runTask = withVcpuQuota(
-      options.fargateVcpuQuota,
-      options.tasks,
-      queuedTasks(options.taskCapacity, runNow),
+    const context: TaskRunContext = {
+      tasks: options.tasks,
+      rootDir: options.rootDir,
+      environment: options.resources,
+      reporter,
+      runningTasks,
+      authorize,
+    };
+    const runAccepted = queuedTasks(options.taskCapacity, (accepted: AcceptedTask) =>
+      runAcceptedTask(accepted, context),
     );
+    // RunTask answers once it accepted the task (PROVISIONING): before a wait for the local slot.
+    const runTask = withVcpuQuota(options.fargateVcpuQuota, options.tasks, (request) => {
+      const accepted = acceptRunTask(request, context);
+      request.started?.(accepted.task);
+      return runAccepted(accepted);
+    });
     const runTaskRate = createRateBucket(FARGATE_RUN_TASK_RATE, () => performance.now());
     const resources: LocalWorkflowResources = {
       environment: LOCAL_ENVIRONMENT,
@@ -315,7 +320,7 @@ function functionService(functionName: string): string {
   return name.startsWith(prefix) ? name.slice(prefix.length) : name;
 }
 
-/** What {@link runLocalTask} needs from the running cloud. */
+/** What {@link acceptRunTask} and {@link runAcceptedTask} need from the running cloud. */
 interface TaskRunContext {
   readonly tasks: readonly LocalTask[];
   readonly rootDir: string;
@@ -325,12 +330,20 @@ interface TaskRunContext {
   readonly authorize: TaskAuthorizer;
 }
 
+/** A RunTask request ECS accepted: its local task, and what ECS says of it. */
+interface AcceptedTask {
+  readonly call: TaskCall;
+  readonly overrides: readonly ContainerOverride[];
+  readonly entry: LocalTask;
+  readonly task: StartedTask;
+}
+
 /**
- * `ecs:runTask.sync` locally: resolves the task definition (ARN or `family[:revision]`) to a task
- * manifest, runs its container as a child process and waits for it; stops it (SIGTERM) when the
- * execution is stopped, as Step Functions calls StopTask.
+ * RunTask's checks, before it answers: resolves the task definition (ARN or `family[:revision]`) to
+ * a task manifest, checks the container overrides and the caller's permissions, and names the task.
+ * A request ECS refuses throws (InvalidParameterException, AccessDeniedException) and starts nothing.
  */
-async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): Promise<RunTaskOutcome> {
+function acceptRunTask(request: RunTaskRequest, context: TaskRunContext): AcceptedTask {
   const family = familyOf(request);
   const entry = taskOf(request, context.tasks);
   if (!entry) {
@@ -351,17 +364,8 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     clusterArn,
     taskArn,
   });
-  let task: FargateTask;
   try {
-    task = await startFargateTask({
-      task: manifest,
-      bundleDir: resolve(context.rootDir, entry.bundleDir),
-      environment: taskEnvironment(manifest, context.environment),
-      overrides: request.overrides,
-      region: LOCAL_REGION,
-      taskArn,
-      onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line, taskArn }),
-    });
+    assertContainerOverrides(manifest, request.overrides);
   } catch (error) {
     // ECS refuses both as InvalidParameterException; Step Functions fails the state with it.
     if (error instanceof UnknownContainerError || error instanceof OverridesTooLongError) {
@@ -369,9 +373,42 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     }
     throw error;
   }
+  return {
+    call: request.call,
+    overrides: request.overrides,
+    entry,
+    task: {
+      taskArn,
+      clusterArn,
+      taskDefinitionArn,
+      family,
+      containerName: manifest.containerName,
+      cpu: manifest.cpu,
+      memoryMb: manifest.memoryMb,
+    },
+  };
+}
+
+/**
+ * `ecs:runTask.sync` locally, for a task RunTask accepted: runs its container as a child process and
+ * waits for it; stops it (SIGTERM) when the execution is stopped, as Step Functions calls StopTask.
+ */
+async function runAcceptedTask(accepted: AcceptedTask, context: TaskRunContext): Promise<RunTaskOutcome> {
+  const { call, entry } = accepted;
+  const { manifest } = entry;
+  const task = await startFargateTask({
+    task: manifest,
+    bundleDir: resolve(context.rootDir, entry.bundleDir),
+    environment: taskEnvironment(manifest, context.environment),
+    overrides: accepted.overrides,
+    region: LOCAL_REGION,
+    taskArn: accepted.task.taskArn,
+    onLog: (line) =>
+      context.reporter({ type: 'log', service: manifest.name, line, taskArn: accepted.task.taskArn }),
+  });
   context.runningTasks.add(task);
   const started = performance.now();
-  const executionName = request.call.executionArn.split(':').pop();
+  const executionName = call.executionArn.split(':').pop();
   context.reporter({
     type: 'task-started',
     task: manifest.name,
@@ -379,23 +416,13 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     ...(task.pid === undefined ? {} : { pid: task.pid }),
     ...(executionName ? { execution: executionName } : {}),
   });
-  const startedTask: StartedTask = {
-    taskArn: task.taskArn,
-    clusterArn,
-    taskDefinitionArn,
-    family,
-    containerName: manifest.containerName,
-    cpu: manifest.cpu,
-    memoryMb: manifest.memoryMb,
-  };
-  request.started?.(startedTask);
   // Step Functions stops the task when its execution is stopped; ECS gives it its stop timeout.
   const onAbort = () => void task.stop();
   // An abort while the task was starting has fired already: no listener would hear it.
-  if (request.call.signal.aborted) onAbort();
-  else request.call.signal.addEventListener('abort', onAbort, { once: true });
+  if (call.signal.aborted) onAbort();
+  else call.signal.addEventListener('abort', onAbort, { once: true });
   const result = await task.result;
-  request.call.signal.removeEventListener('abort', onAbort);
+  call.signal.removeEventListener('abort', onAbort);
   context.runningTasks.delete(task);
   context.reporter({
     type: 'task-stopped',
@@ -407,10 +434,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     durationMs: performance.now() - started,
     stoppedReason: result.stoppedReason,
   });
-  return {
-    ...result,
-    ...startedTask,
-  };
+  return { ...result, ...accepted.task };
 }
 
 /**

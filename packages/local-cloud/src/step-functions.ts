@@ -541,7 +541,9 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
             return () => started.resolve();
           },
           submitted: (output) => {
-            if (settled) return;
+            // Nothing after the attempt's outcome: settled, timed out (the library's own timer failed
+            // the state) or stopped.
+            if (settled || timedOut || call.signal.aborted) return;
             submits.push({
               state: stateName,
               attempt,

@@ -166,7 +166,7 @@ export interface RunTaskRequest {
   readonly taskDefinition: string;
   readonly overrides: readonly ContainerOverride[];
   readonly call: TaskCall;
-  /** Called once the task started (RunTask's answer on AWS), with what ECS says of it. */
+  /** Called once ECS accepted the task (RunTask's answer: the task PROVISIONING), with what ECS says of it. */
   readonly started?: (task: StartedTask) => void;
 }
 

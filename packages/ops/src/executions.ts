@@ -258,6 +258,9 @@ export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
     const end = EXECUTION_ENDS[type];
     // An execution that ended (stopped, timed out, or failed where no Catch reaches) ends the step it
     // was in, with its own error: that step was never exited, but it is not running either.
+    // One that succeeded closes a step whose failure an enclosing state caught (a Map's or a Parallel's
+    // branch): it never exited, and runs no more.
+    if (type === 'ExecutionSucceeded') for (const draft of drafts) draft.closed = true;
     for (const draft of end ? drafts : []) {
       if (draft.exitedAt || draft.type === 'Fail') continue;
       draft.closed = true;

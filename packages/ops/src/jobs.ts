@@ -99,8 +99,10 @@ export interface RoomWait {
   /** The last refusal's reason, ECS's words ("ECS started no task: You’ve reached the limit ..."). */
   readonly reason: string;
   /**
-   * About when the workflow stops waiting and fails the job if no room came: `since` and the waits of
-   * the batch step's capacity retrier ({@link ECS_CAPACITY_RETRY}, an hour and ten seconds).
+   * About when the workflow stops waiting and fails the job if no room came: the step's first refusal
+   * (before `since` when another outcome came between) and the waits of the batch step's capacity
+   * retrier ({@link ECS_CAPACITY_RETRY}, an hour and ten seconds); the other retries' waits between
+   * make it later.
    */
   readonly givesUpAt: Date;
 }
@@ -128,24 +130,30 @@ export function roomWaitOf(newestFirst: readonly HistoryEvent[]): RoomWait | nul
   let since = new Date(Number.NaN);
   let reason = '';
   let counting = true;
+  // Step Functions counts a retrier's attempts over the state's whole run, whatever came between: the
+  // capacity retrier's hour runs from the state's first refusal, not from this run of them.
+  let firstRefusal = since;
   const wait = (state: string | null): RoomWait => {
-    const givesUpAt = new Date(since.getTime() + retryWaitSeconds(ECS_CAPACITY_RETRY) * 1000);
+    const givesUpAt = new Date(firstRefusal.getTime() + retryWaitSeconds(ECS_CAPACITY_RETRY) * 1000);
     return { state, since, refusals, reason, givesUpAt };
   };
   for (const event of newestFirst) {
     if (event.type === 'TaskStateEntered') {
       return refusals > 0 ? wait(event.stateEnteredEventDetails?.name ?? null) : null;
     }
-    if (!counting || event.type === 'TaskStarted' || event.type === 'TaskScheduled') continue;
     const failed = event.taskFailedEventDetails;
-    if (event.type === 'TaskFailed' && failed?.error !== undefined && capacity.includes(failed.error)) {
+    const refused =
+      event.type === 'TaskFailed' && failed?.error !== undefined && capacity.includes(failed.error);
+    if (refused) firstRefusal = event.timestamp ?? firstRefusal;
+    if (!counting || event.type === 'TaskStarted' || event.type === 'TaskScheduled') continue;
+    if (refused) {
       refusals += 1;
       since = event.timestamp ?? since;
-      if (refusals === 1) reason = failureReason(null, { Error: failed.error, Cause: failed.cause });
+      if (refusals === 1) reason = failureReason(null, { Error: failed?.error, Cause: failed?.cause });
     } else if (refusals === 0) {
       return null;
     } else {
-      // An earlier outcome (a throttled RunTask) ends the count.
+      // An earlier outcome (a throttled RunTask, a task that ran and was stopped) ends the count.
       counting = false;
     }
   }
@@ -174,7 +182,8 @@ export interface JobView extends JobDetail {
 
 /**
  * Job `jobId` with its transitions, row errors, executions and mails, and, while it has not ended,
- * its latest execution's status (one DescribeExecution). An execution that cannot be read (gone,
+ * its latest execution's status (one DescribeExecution) and, while that runs, whether its batch step
+ * waits for room (one GetExecutionHistory of its newest events). An execution that cannot be read (gone,
  * not allowed, throttled) has no status, and the context's `warn` says why: the job is shown anyway.
  * @throws {JobNotFoundError}
  */

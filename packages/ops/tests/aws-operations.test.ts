@@ -735,6 +735,13 @@ describe('stepsOf', () => {
       },
     ]);
     expect(ended.map((step) => [step.status, step.error])).toEqual([['failed', 'AmazonECS.Unknown']]);
+    // Or once the execution succeeded all the same (a branch's failure its Map or Parallel caught).
+    const caughtAbove = stepsOf([
+      ...running,
+      refused,
+      { type: 'ExecutionSucceeded', id: 6, timestamp: at(4) },
+    ]);
+    expect(caughtAbove.map((step) => step.status)).toEqual(['failed']);
   });
 
   // Each attempt of a Task is TaskScheduled, TaskStarted, then TaskFailed or TaskSucceeded

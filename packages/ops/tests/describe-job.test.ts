@@ -150,6 +150,8 @@ describe('roomWaitOf', () => {
       state: 'ExportRows',
       since: at(12),
       refusals: 2,
+      // The capacity retrier's count runs over the state's whole run: its hour from the first refusal.
+      givesUpAt: new Date(at(0).getTime() + 3610_000),
     });
   });
 

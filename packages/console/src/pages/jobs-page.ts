@@ -287,7 +287,7 @@ function whatRunsIt(request: PageRequest, job: JobView): SafeHtml | '' {
  */
 function waitingForRoom(t: Translate, wait: RoomWait | null): SafeHtml | '' {
   if (!wait) return '';
-  const state = wait.state ?? '';
+  const state = wait.state ?? t('job.batchStep');
   return html`<section class="wait-box" id="job-waiting-for-room">
     <p><strong>${t('job.waitingForRoom')}</strong></p>
     <p>${t('job.roomRefusals', { state, refusals: wait.refusals })} ${time(wait.since)}: ${wait.reason}</p>
