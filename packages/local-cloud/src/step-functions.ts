@@ -479,6 +479,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
      * Each Task state's attempts: those its handler began, and those whose TaskScheduled and TaskStarted
      * the history has (the library's events reach it through the consumer below, after the handler may
      * have begun). An attempt's TaskSubmitted waits in `submits` until its TaskStarted is recorded.
+     * Counted by state name: a Map's iterations or Parallel branches naming a state alike would share
+     * one count (none of the workflows has a `.sync` task in either).
      */
     const attempts = { begun: new Map<string, number>(), recorded: new Map<string, number>() };
     const submits: {
