@@ -115,6 +115,13 @@ export interface RoomWait {
  */
 export const ROOM_WAIT_EVENTS = 1000;
 
+/** The events of an attempt whose RunTask ECS refused, besides its TaskFailed. */
+const REFUSED_ATTEMPT_EVENTS: ReadonlySet<string> = new Set([
+  'TaskScheduled',
+  'TaskStarted',
+  'TaskSubmitFailed',
+]);
+
 /**
  * The wait for room an execution's newest events show: its newest outcome is a TaskFailed with a
  * capacity error (the state waits for its retry, or tries again: a TaskScheduled and TaskStarted
@@ -145,7 +152,9 @@ export function roomWaitOf(newestFirst: readonly HistoryEvent[]): RoomWait | nul
     const refused =
       event.type === 'TaskFailed' && failed?.error !== undefined && capacity.includes(failed.error);
     if (refused) firstRefusal = event.timestamp ?? firstRefusal;
-    if (!counting || event.type === 'TaskStarted' || event.type === 'TaskScheduled') continue;
+    // A refused attempt's own events: its start, and a TaskSubmitFailed should Step Functions record
+    // one for a RunTask that answered with Failures (the local cloud records the TaskFailed alone).
+    if (!counting || REFUSED_ATTEMPT_EVENTS.has(event.type ?? '')) continue;
     if (refused) {
       refusals += 1;
       since = event.timestamp ?? since;

@@ -155,6 +155,20 @@ describe('roomWaitOf', () => {
     });
   });
 
+  it('counts a refused attempt’s TaskSubmitFailed, should Step Functions record one, as part of that refusal', () => {
+    const submitFailed = { type: 'TaskSubmitFailed', timestamp: at(1) } as Omit<HistoryEvent, 'id'>;
+    const events = history(
+      entered(1, 'ImportRows'),
+      ...attempt(1).slice(0, 2),
+      submitFailed,
+      ...attempt(1, 'AmazonECS.Unknown').slice(2),
+      ...attempt(11).slice(0, 2),
+      submitFailed,
+      ...attempt(11, 'AmazonECS.Unknown').slice(2),
+    );
+    expect(roomWaitOf(newestFirst(events))).toMatchObject({ state: 'ImportRows', refusals: 2, since: at(1) });
+  });
+
   it('counts a RunTask in flight after refusals as still waiting: ECS has not answered with a task', () => {
     const trying = history(entered(1, 'ImportRows'), ...attempt(1, 'AmazonECS.Unknown'), ...attempt(11));
     expect(roomWaitOf(newestFirst(trying))).toMatchObject({ state: 'ImportRows', refusals: 1, since: at(1) });
