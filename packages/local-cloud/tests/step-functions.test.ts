@@ -61,6 +61,15 @@ function cloud(integration: TaskIntegration, retryIntervalMs = 0) {
   return { sfn, report, arn: sfn.stateMachineArn('sidestep-local-import') };
 }
 
+/** A Task state running a task of definition `t` in cluster `c` and waiting for it (`ecs:runTask.sync`). */
+function runTaskState(parameters: Record<string, unknown> = {}) {
+  return {
+    Type: 'Task',
+    Resource: ECS_RUN_TASK_SYNC,
+    Parameters: { Cluster: 'c', TaskDefinition: 't', ...parameters },
+  };
+}
+
 /** Local Step Functions running one state machine, `name`, with `integrations`. */
 function oneMachine(
   name: string,
@@ -271,9 +280,7 @@ describe('createLocalStepFunctions', () => {
             StartAt: 'Run',
             States: {
               Run: {
-                Type: 'Task',
-                Resource: ECS_RUN_TASK_SYNC,
-                Parameters: { Cluster: 'c', TaskDefinition: 't' },
+                ...runTaskState(),
                 TimeoutSeconds: 1,
                 Catch: [
                   { ErrorEquals: ['States.TaskFailed'], Next: 'TaskFailed' },
@@ -324,9 +331,7 @@ describe('createLocalStepFunctions', () => {
         StartAt: 'Run',
         States: {
           Run: {
-            Type: 'Task',
-            Resource: ECS_RUN_TASK_SYNC,
-            Parameters: { Cluster: 'c', TaskDefinition: 't' },
+            ...runTaskState(),
             Retry: [{ ErrorEquals: ['AmazonECS.Unknown'], IntervalSeconds: 1, MaxAttempts: 1 }],
             End: true,
           },
@@ -380,9 +385,7 @@ describe('createLocalStepFunctions', () => {
   it("counts a task's TimeoutSeconds from when it starts, not while it waits its turn (deferStart), and still times out a started one", async () => {
     const slot = pLimit(1);
     const run = {
-      Type: 'Task',
-      Resource: ECS_RUN_TASK_SYNC,
-      Parameters: { Cluster: 'c', TaskDefinition: 't', 'Overrides.$': '$.overrides' },
+      ...runTaskState({ 'Overrides.$': '$.overrides' }),
       TimeoutSeconds: 2,
       End: true,
     };
