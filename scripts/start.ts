@@ -51,6 +51,16 @@ function vcpus(value: string): number {
   return parsed;
 }
 
+function invocations(value: string): number {
+  const parsed = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(parsed) || parsed < 1) {
+    throw new InvalidArgumentError(
+      "must be a whole number of invocations of at least 1 (the account's Lambda concurrency quota, e.g. 10)",
+    );
+  }
+  return parsed;
+}
+
 /**
  * A commander argument parser from a setting's parser: its refusal (`Refused`) becomes commander's
  * InvalidArgumentError, which names where the value came from (the flag or the environment variable).
@@ -135,6 +145,15 @@ const program = new Command('start')
       .env('SIDESTEP_LOCAL_FARGATE_VCPUS')
       .argParser(vcpus),
   )
+  // As a deployed environment's account has one (Service Quotas L-B99A9384, a new account's 10).
+  .addOption(
+    new Option(
+      '--lambda-concurrency <invocations>',
+      "the account's Lambda concurrency quota: how many invocations of all the functions may run at once; past it an invocation is throttled as Lambda throttles it (TooManyRequestsException: a workflow step retries it, a queue's batch and an asynchronous invocation are tried again later) (default: no quota)",
+    )
+      .env('SIDESTEP_LOCAL_LAMBDA_CONCURRENCY')
+      .argParser(invocations),
+  )
   // No commander default from DATABASE_URL: --help would print its password.
   .option(
     '--database-url <url>',
@@ -163,6 +182,7 @@ const options = program.opts<{
   mailMaxSendRate?: number;
   mailSandboxRecipients?: readonly string[];
   fargateVcpus?: number;
+  lambdaConcurrency?: number;
   databaseUrl?: string;
   databasePort: number;
   stateDir?: string;
@@ -278,6 +298,7 @@ try {
       ...(options.mailSandboxRecipients?.length ? { sandboxRecipients: options.mailSandboxRecipients } : {}),
     },
     ...(options.fargateVcpus !== undefined ? { fargateVcpuQuota: options.fargateVcpus } : {}),
+    ...(options.lambdaConcurrency !== undefined ? { lambdaConcurrency: options.lambdaConcurrency } : {}),
     databasePort: options.databasePort,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),

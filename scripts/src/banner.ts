@@ -95,6 +95,12 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
       `  fargate    at most ${cloud.fargateVcpuQuota} vCPU${cloud.fargateVcpuQuota === 1 ? '' : 's'} of tasks at once (the account's vCPU quota); a RunTask past them starts nothing, as ECS refuses it, and the workflow waits for room`,
     );
   }
+  // The account's Lambda concurrency quota (--lambda-concurrency): what an invocation past it meets.
+  if (cloud.lambdaConcurrency !== undefined) {
+    lines.push(
+      `  lambda     at most ${cloud.lambdaConcurrency} invocation${cloud.lambdaConcurrency === 1 ? '' : 's'} of all functions at once (the account's concurrency quota); past them Lambda throttles (TooManyRequestsException) and the callers retry`,
+    );
+  }
   lines.push(
     `  state      ${path(cloud.stateDir)}  ${STATE_AT_START[context.state]}; kept across restarts (--fresh starts empty)`,
   );

@@ -13,6 +13,7 @@ const cloud: LocalCloud = {
   databaseSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-database',
   databaseKind: 'embedded',
   fargateVcpuQuota: undefined,
+  lambdaConcurrency: undefined,
   stateDir: '/repo/.sidestep',
   outboxDir: '/repo/.sidestep/outbox',
   queues: [
@@ -110,6 +111,17 @@ describe('formatBanner', () => {
     );
     expect(formatBanner({ ...cloud, fargateVcpuQuota: 0.5 }, context)).toContain(
       'at most 0.5 vCPUs of tasks',
+    );
+  });
+
+  it("says the account's Lambda concurrency quota when there is one, in the right number", () => {
+    const context = { rootDir: '/repo', queueNames: [], state: 'new' } as const;
+    expect(formatBanner(cloud, context)).not.toContain('  lambda ');
+    expect(formatBanner({ ...cloud, lambdaConcurrency: 1 }, context)).toContain(
+      "  lambda     at most 1 invocation of all functions at once (the account's concurrency quota)",
+    );
+    expect(formatBanner({ ...cloud, lambdaConcurrency: 10 }, context)).toContain(
+      'at most 10 invocations of all functions',
     );
   });
 

@@ -6,13 +6,7 @@ import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
 import { FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
 import { LOCAL_NOTIFY_ADDRESS } from '../src/services.ts';
-import {
-  decodedMails,
-  endedExecutions,
-  type PathCloud,
-  queueDrained,
-  startQuotaPathCloud,
-} from './start-path-cloud.ts';
+import { endedExecutions, mailsBySubject, type PathCloud, startQuotaPathCloud } from './start-path-cloud.ts';
 
 // Issue 11 item 3: about 20 imports uploaded at once on the embedded database (the default of
 // `npm start`, one session at a time) all end, each with its own true outcome and one mail. Always
@@ -118,20 +112,9 @@ describe('a burst of imports on the embedded database', () => {
     const expected = uploads.map(({ bad, fileName }) =>
       bad ? `Import failed: ${fileName}` : `Import finished: ${fileName}`,
     );
-    for (const subject of expected) {
-      await collecting.waitFor('mail-delivered', (event) => event.subject === subject, 60_000);
-    }
-    // Every execution has ended, and each queues its mail before it ends: once the mail queue is
-    // empty, a wrong second mail has arrived too.
-    await queueDrained(path.sqs, cloud.queueUrl('mail'));
-    for (const subject of expected) {
-      expect({ subject, mails: decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject).length }).toEqual(
-        {
-          subject,
-          mails: 1,
-        },
-      );
-    }
+    expect(await mailsBySubject(path, LOCAL_NOTIFY_ADDRESS, expected)).toEqual(
+      expected.map((subject) => ({ subject, mails: 1 })),
+    );
     // Each import's task ran once: the RunTasks past the quota started nothing, and were refused as
     // ECS refuses them (AmazonECS.Unknown, RunTask's Failures), then retried.
     expect(collecting.ofType('task-started').filter((event) => event.task === 'batch-worker')).toHaveLength(

@@ -149,20 +149,31 @@ export const BATCH_TASK_VCPUS = fargateVcpus(
 
 /**
  * A path cloud running the services, the tasks and the workflows (with their ended executions' rule)
- * under an account's Fargate vCPU quota that fits `batchTasks` batch tasks, the workflows' retries,
- * its waits for room among them, `retryIntervalMs` apart instead of the definitions' intervals.
+ * under an account's quotas: a Fargate vCPU quota that fits `batchTasks` batch tasks, a Lambda
+ * concurrency of `lambdaConcurrency` invocations (each none when not given); the workflows' retries,
+ * their waits for room among them, `retryIntervalMs` apart instead of the definitions' intervals when
+ * given.
  */
 export function startQuotaPathCloud(
   name: string,
-  { batchTasks, retryIntervalMs }: { readonly batchTasks: number; readonly retryIntervalMs: number },
+  {
+    batchTasks,
+    lambdaConcurrency,
+    retryIntervalMs,
+  }: {
+    readonly batchTasks?: number;
+    readonly lambdaConcurrency?: number;
+    readonly retryIntervalMs?: number;
+  },
 ): Promise<PathCloud> {
   return startPathCloud(name, {
     services: LOCAL_SERVICES,
     tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
     executionStatusRule,
-    fargateVcpuQuota: batchTasks * BATCH_TASK_VCPUS,
-    retryIntervalMs,
+    ...(batchTasks === undefined ? {} : { fargateVcpuQuota: batchTasks * BATCH_TASK_VCPUS }),
+    ...(lambdaConcurrency === undefined ? {} : { lambdaConcurrency }),
+    ...(retryIntervalMs === undefined ? {} : { retryIntervalMs }),
   });
 }
 
@@ -313,6 +324,26 @@ export async function endedExecutions(
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+/**
+ * How many mails to `to` each of `subjects` arrived as, counted once each has arrived and the mail
+ * queue is empty: every execution queues its mail before it ends, so a wrong second copy of any has
+ * arrived by then too.
+ */
+export async function mailsBySubject(
+  path: Pick<PathCloud, 'cloud' | 'collecting' | 'sqs'>,
+  to: string,
+  subjects: readonly string[],
+): Promise<{ subject: string; mails: number }[]> {
+  for (const subject of subjects) {
+    await path.collecting.waitFor('mail-delivered', (event) => event.subject === subject, 60_000);
+  }
+  await queueDrained(path.sqs, path.cloud.queueUrl('mail'));
+  return subjects.map((subject) => ({
+    subject,
+    mails: decodedMails(path.cloud.outboxDir, to, subject).length,
+  }));
 }
 
 /**

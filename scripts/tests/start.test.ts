@@ -101,6 +101,7 @@ describe('scripts/start.ts', () => {
         SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE: '14',
         SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS: 'ops@sidestep.localhost, qa@sidestep.localhost',
         SIDESTEP_LOCAL_FARGATE_VCPUS: '4',
+        SIDESTEP_LOCAL_LAMBDA_CONCURRENCY: '10',
       },
     });
     await cloud.printed('Ctrl-C stops everything.');
@@ -115,6 +116,10 @@ describe('scripts/start.ts', () => {
     // The account's Fargate vCPU quota, as SIDESTEP_LOCAL_FARGATE_VCPUS gives it.
     expect(cloud.output()).toContain(
       "fargate    at most 4 vCPUs of tasks at once (the account's vCPU quota); a RunTask past them starts nothing",
+    );
+    // The account's Lambda concurrency quota, as SIDESTEP_LOCAL_LAMBDA_CONCURRENCY gives it.
+    expect(cloud.output()).toContain(
+      "lambda     at most 10 invocations of all functions at once (the account's concurrency quota)",
     );
     expect(cloud.output()).toMatch(/queue +http:\/\/127\.0\.0\.1:\d+\/000000000000\/sidestep-local-mail\n/);
     expect(cloud.output()).toMatch(
@@ -151,6 +156,7 @@ describe('scripts/start.ts', () => {
     await cloud.printed('Ctrl-C stops everything.');
     expect(cloud.output()).not.toContain('SES sandbox');
     expect(cloud.output()).not.toContain('  fargate ');
+    expect(cloud.output()).not.toContain('  lambda ');
     expect(cloud.output()).toMatch(/smtp sink {2}smtp:\/\/127\.0\.0\.1:\d+ {2}mail lands in [^;\n]*\n/);
     process.kill(-(cloud.child.pid as number), 'SIGINT');
     expect(await cloud.exited).toBe(0);
@@ -164,6 +170,7 @@ describe('scripts/start.ts', () => {
     ],
     ['SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS', 'ops@sidestep.localhost,ops', '"ops" is not an email address'],
     ['SIDESTEP_LOCAL_FARGATE_VCPUS', '0', 'must be a number of vCPUs above 0'],
+    ['SIDESTEP_LOCAL_LAMBDA_CONCURRENCY', '2.5', 'must be a whole number of invocations of at least 1'],
   ])(
     'refuses a %s of %j, naming it and why, and exits 1',
     async (variable, value, why) => {

@@ -4,6 +4,7 @@ import { sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { asyncFailureQueueName } from '@sidestep/manifest';
 import { type KeyedStore, keyedMemoryStore } from './keyed-store.ts';
+import { TooManyRequestsError } from './lambda-concurrency.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
@@ -21,6 +22,10 @@ export const ASYNC_RETRY_DELAYS_MS: readonly number[] = [60_000, 120_000];
  * an event older is sent to the on-failure destination with `EventAgeExceeded`.
  */
 export const ASYNC_MAXIMUM_EVENT_AGE_MS = 6 * 3_600_000;
+
+/** Lambda's first wait before an attempt throttled is made again, doubled each time up to the max. */
+const THROTTLE_RETRY_FIRST_MS = 1_000;
+const THROTTLE_RETRY_MAX_MS = 5 * 60_000;
 
 /** Options of {@link startAsyncInvocations}. */
 export interface AsyncInvocationsOptions {
@@ -55,6 +60,8 @@ export interface PendingInvocation {
   readonly retryAt: string;
   /** The last failed attempt's error, for the record of an event that ages out. */
   readonly lastError?: { readonly errorType: string; readonly errorMessage: string };
+  /** Times the attempt was throttled in a row (it did not run), which its next wait doubles with. */
+  readonly throttles?: number;
 }
 
 /** The accepted asynchronous invocations not yet done, by request id. */
@@ -187,9 +194,61 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
     timers.add(timer);
   };
 
+  /** Keeps `next`, due at its `retryAt`, and arms it; reports `failure` with when it is retried. */
+  const retryLater = (next: PendingInvocation, failure: string, delay: number) => {
+    // Kept before it is armed: a stop (or a kill) in between leaves it for the next start.
+    pending.set(next);
+    if (stopped) {
+      // An attempt that failed while the cloud stopped: no timer may outlive the stop.
+      report(
+        next.service,
+        persisted
+          ? `${failure}; kept: retried when the local cloud starts again`
+          : `${failure}; not retried: the local cloud stopped`,
+      );
+      return;
+    }
+    report(next.service, `${failure}; retried in ${delay / 1000} s`);
+    arm(next);
+  };
+
+  /**
+   * An attempt the account's concurrency refused (it did not run): back on Lambda's queue, the same
+   * attempt again after 1 s, doubling to 5 minutes, until the event's maximum age
+   * (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html: "For
+   * throttling errors (429) ... the retry interval increases exponentially from 1 second after the
+   * first attempt to a maximum of 5 minutes"); a throttle spends none of the function's retries.
+   */
+  const throttled = (invocation: PendingInvocation, error: TooManyRequestsError) => {
+    const throttles = (invocation.throttles ?? 0) + 1;
+    const delay = Math.min(THROTTLE_RETRY_FIRST_MS * 2 ** (throttles - 1), THROTTLE_RETRY_MAX_MS);
+    const lastError = { errorType: error.name, errorMessage: error.message };
+    const retryAt = Date.now() + delay;
+    if (retryAt > new Date(invocation.acceptedAt).getTime() + maximumAgeMs) {
+      return giveUp(
+        invocation,
+        invocation.lastError ?? lastError,
+        invocation.attempt - 1,
+        'EventAgeExceeded',
+      );
+    }
+    const next = { ...invocation, throttles, retryAt: new Date(retryAt).toISOString() };
+    retryLater(
+      next,
+      `attempt ${invocation.attempt} throttled (${error.name}: ${error.message}, Reason ${error.reason})`,
+      delay,
+    );
+  };
+
   /** Follows `invocation`'s attempt: done, retried after its wait (kept), or recorded as failed. */
   const follow = async (invocation: PendingInvocation, result: Promise<InvokeResult>) => {
-    const answer = await result;
+    let answer: InvokeResult;
+    try {
+      answer = await result;
+    } catch (error) {
+      if (error instanceof TooManyRequestsError) return throttled(invocation, error);
+      throw error;
+    }
     const number = invocation.attempt;
     if (answer.ok) {
       pending.delete(invocation.requestId);
@@ -202,27 +261,14 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
     if (retryAt > new Date(invocation.acceptedAt).getTime() + maximumAgeMs) {
       return giveUp(invocation, error, number, 'EventAgeExceeded');
     }
+    const { throttles: _ran, ...attempted } = invocation;
     const next = {
-      ...invocation,
+      ...attempted,
       attempt: number + 1,
       retryAt: new Date(retryAt).toISOString(),
       lastError: error,
     };
-    // Kept before it is armed: a stop (or a kill) in between leaves it for the next start.
-    pending.set(next);
-    const failure = `attempt ${number} failed (${error.errorType}: ${error.errorMessage})`;
-    if (stopped) {
-      // An attempt that failed while the cloud stopped: no timer may outlive the stop.
-      report(
-        invocation.service,
-        persisted
-          ? `${failure}; kept: retried when the local cloud starts again`
-          : `${failure}; not retried: the local cloud stopped`,
-      );
-      return;
-    }
-    report(invocation.service, `${failure}; retried in ${delay / 1000} s`);
-    arm(next);
+    retryLater(next, `attempt ${number} failed (${error.errorType}: ${error.errorMessage})`, delay);
   };
 
   // What the last run left: each event retried at its time, or recorded once past its event age.

@@ -169,6 +169,11 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
         : undefined;
     case 'access-denied':
       return `${tag('red', 'denied')} ${paint('bold', event.action)} on ${event.resource} ${paint('gray', `(${event.caller})`)}`;
+    case 'lambda-throttled':
+      return `${tag('yellow', 'lambda')} ${paint('bold', 'throttled')} ${event.functionName} ${paint(
+        'gray',
+        `(${event.limit} invocations running, the account's concurrency; TooManyRequestsException)`,
+      )}`;
     case 'error':
       return `${tag('red', 'error')} ${event.source}: ${paint('red', event.message)}`;
   }

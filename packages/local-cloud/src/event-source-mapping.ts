@@ -6,6 +6,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { judgeBatchResponse } from './batch-response.ts';
+import { TooManyRequestsError } from './lambda-concurrency.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { type SqsEvent, toSqsEvent } from './sqs-event.ts';
 
@@ -42,6 +43,16 @@ export interface EventSourceMappingOptions {
   readonly maximumConcurrency: number;
   /** The queue's redrive `maxReceiveCount`, to say when a failure is the last attempt. */
   readonly maxReceiveCount?: number;
+  /**
+   * How long after receiving a batch the mapping keeps invoking it again while Lambda throttles it
+   * ({@link TooManyRequestsError}: the account's concurrency is in use), waiting 0.5 s, then twice as
+   * long each time: AWS's advice of a visibility timeout of six times the function's timeout is "so
+   * Lambda has time to retry if your function is throttled while processing a previous batch"
+   * (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html). Past it the batch
+   * goes back to the queue, which redelivers it after the visibility timeout (its receive count up
+   * one). @default 0: a throttled batch goes back at once
+   */
+  readonly throttleRetryWindowMs?: number;
   /** Long-poll wait per ReceiveMessage (0-20). @default 20 */
   readonly waitTimeSeconds?: number;
   /** @default no reporting */
@@ -149,6 +160,21 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     }
   };
 
+  /** Invokes with `event`, again while Lambda throttles it and the batch's window allows. */
+  const invokeThroughThrottles = async (event: SqsEvent, received: number) => {
+    let waitMs = 500;
+    for (;;) {
+      try {
+        return await options.invoke(event);
+      } catch (error) {
+        const within = performance.now() + waitMs - received <= (options.throttleRetryWindowMs ?? 0);
+        if (!(error instanceof TooManyRequestsError) || !within || polling.signal.aborted) throw error;
+      }
+      await delay(waitMs, undefined, { signal: polling.signal }).catch(() => undefined);
+      waitMs = Math.min(MAX_BACKOFF_MS, waitMs * 2);
+    }
+  };
+
   const runBatch = async (messages: Message[]): Promise<void> => {
     const event = toSqsEvent(messages, queue);
     for (const record of event.Records) {
@@ -163,7 +189,7 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     const started = performance.now();
     let result: FunctionInvocationResult;
     try {
-      result = await options.invoke(event);
+      result = await invokeThroughThrottles(event, started);
     } catch (error) {
       // An invoker that throws (sandbox gone) is a failed invocation, as Lambda treats a crash.
       const { name, message } = error instanceof Error ? error : new Error(String(error));

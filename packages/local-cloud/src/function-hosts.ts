@@ -4,6 +4,7 @@ import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/l
 import type { ServiceManifest } from '@sidestep/manifest';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
+import { type AccountConcurrency, TooManyRequestsError, tooManyRequestsBody } from './lambda-concurrency.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LocalCloudStartError } from './local-cloud-start-error.ts';
 import type { LocalFunctionUrl, LocalService } from './local-definitions.ts';
@@ -82,6 +83,8 @@ export interface FunctionHostsOptions {
   readonly reporter: LocalCloudReporter;
   /** Start each function's first sandbox now (see {@link LocalCloudOptions.prewarm}). */
   readonly prewarm: boolean;
+  /** The account's concurrent executions, which every function's invocations count against. */
+  readonly concurrency: AccountConcurrency;
 }
 
 /** The running functions: each service's, and those behind function URLs. */
@@ -128,7 +131,7 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
       concurrency: number,
       queue?: JobQueue,
     ) =>
-      startHost(defer, reporter, name, {
+      startHost(defer, reporter, options.concurrency, name, {
         name: localName(name),
         prewarm: options.prewarm,
         bundleDir: resolve(options.rootDir, service.bundleDir),
@@ -176,7 +179,18 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
           body: Buffer.from(JSON.stringify({ Message: null })),
         };
       }
-      return functionUrlResponse(await host.invoke(functionUrlEvent(request)));
+      try {
+        return functionUrlResponse(await host.invoke(functionUrlEvent(request)));
+      } catch (error) {
+        if (!(error instanceof TooManyRequestsError)) throw error;
+        // A function URL's throttled request: 429, the body Invoke's error's
+        // (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html, "429 Too Many Requests").
+        return {
+          statusCode: 429,
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from(JSON.stringify(tooManyRequestsBody(error))),
+        };
+      }
     });
 
     return {
@@ -195,11 +209,12 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
 async function startHost(
   defer: Defer,
   reporter: LocalCloudReporter,
+  concurrency: AccountConcurrency,
   name: string,
   options: Parameters<typeof startFunction>[0],
 ): Promise<FunctionHost> {
   const started = performance.now();
-  const host = await startFunction(options);
+  const host = concurrency.gate(await startFunction(options));
   defer(() => host.close());
   reporter({
     type: 'service-started',

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { lambdaFunctionArn } from '@sidestep/iam';
 import type { InvokeResult, LambdaErrorBody } from '@sidestep/lambda-runtime';
 import { AwsApiError, AwsValidationError } from './aws-api-errors.ts';
+import { TooManyRequestsError, tooManyRequestsBody } from './lambda-concurrency.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
 
@@ -136,7 +137,9 @@ export interface LambdaInvokeOptions {
  * result, or with `X-Amz-Function-Error: Unhandled` and `{errorType, errorMessage, trace}` for a
  * function error (the status reflects the API call, not the function); Event hands the event to the
  * asynchronous invocations a schedule or a rule uses (retries, then the `-async-failures` queue) and
- * answers 202; DryRun answers 204 without running anything. IAM (lambda:InvokeFunction on the
+ * answers 202; DryRun answers 204 without running anything. A RequestResponse past the account's
+ * concurrency (`lambdaConcurrency`) answers 429 `TooManyRequestsException` and runs nothing; an Event
+ * is accepted, and its invocation waits for room as Lambda's asynchronous queue does. IAM (lambda:InvokeFunction on the
  * function's ARN) is the endpoint's authorizer's, before this runs.
  */
 export function lambdaInvokeApi(options: LambdaInvokeOptions) {
@@ -146,6 +149,12 @@ export function lambdaInvokeApi(options: LambdaInvokeOptions) {
     } catch (error) {
       if (error instanceof AwsApiError) {
         return lambdaErrorResponse(error.name, error.message, error.statusCode);
+      }
+      if (error instanceof TooManyRequestsError) {
+        return {
+          ...lambdaErrorResponse(error.name, error.message, error.statusCode),
+          body: JSON.stringify(tooManyRequestsBody(error)),
+        };
       }
       throw error;
     }

@@ -212,6 +212,17 @@ export type LocalCloudEvent =
       readonly message: string;
     }
   | {
+      /**
+       * An invocation past the account's Lambda concurrency (`lambdaConcurrency`) was throttled: it
+       * ran nothing, and its caller answers as on AWS (a 429, a retry later).
+       */
+      readonly type: 'lambda-throttled';
+      /** The function's name (`sidestep-local-<service>`). */
+      readonly functionName: string;
+      /** The quota: this many invocations were running. */
+      readonly limit: number;
+    }
+  | {
       readonly type: 'error';
       /** What failed: `poller sidestep-local-mail`, `smtp-sink`, ... */
       readonly source: string;

@@ -9,6 +9,7 @@ import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
 import { executionMetricSamples, requestReads } from './execution-metrics.ts';
 import { checkServiceBundles, startFunctionHosts } from './function-hosts.ts';
+import { accountConcurrency } from './lambda-concurrency.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { CLOUDWATCH_TARGET_PREFIX, createLocalCloudWatch } from './local-cloudwatch.ts';
@@ -133,6 +134,16 @@ export interface LocalCloudOptions {
    */
   readonly fargateVcpuQuota?: number;
   /**
+   * The account's Lambda concurrency quota ("Concurrent executions", Service Quotas `L-B99A9384`):
+   * how many invocations of all the cloud's functions may run at once. Past it an invocation runs
+   * nothing and is throttled as Lambda throttles it (`accountConcurrency`): Invoke answers 429
+   * `TooManyRequestsException`, a workflow step fails `Lambda.TooManyRequestsException` (which the
+   * workflows retry), an asynchronous invocation and a queue's batch are tried again later. A new
+   * account's quota may be 10 (https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html).
+   * @default no limit
+   */
+  readonly lambdaConcurrency?: number;
+  /**
    * Waits before the retries of a function a rule or schedule invoked asynchronously and that failed,
    * instead of Lambda's one and two minutes (tests). @default [60000, 120000]
    */
@@ -233,6 +244,8 @@ export interface LocalCloud {
   readonly databaseKind: 'embedded' | 'external' | undefined;
   /** The vCPUs the cloud's Fargate tasks may hold at once ({@link LocalCloudOptions.fargateVcpuQuota}), or no limit. */
   readonly fargateVcpuQuota: number | undefined;
+  /** The invocations the cloud's functions may run at once ({@link LocalCloudOptions.lambdaConcurrency}), or no limit. */
+  readonly lambdaConcurrency: number | undefined;
   readonly stateDir: string;
   /** Where the SMTP sink writes `.eml` files: `<stateDir>/outbox`. */
   readonly outboxDir: string;
@@ -408,6 +421,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         resources,
         reporter,
         prewarm: options.prewarm ?? true,
+        concurrency: accountConcurrency(options.lambdaConcurrency, (functionName, limit) =>
+          reporter({ type: 'lambda-throttled', functionName, limit }),
+        ),
       }),
     );
     const invoke = (service: string, payload: unknown) => functions.byService.get(service)?.invoke(payload);
@@ -544,6 +560,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       databaseSecretArn: resources.databaseSecretArn,
       databaseKind: database?.kind,
       fargateVcpuQuota: options.fargateVcpuQuota,
+      lambdaConcurrency: options.lambdaConcurrency,
       stateDir,
       outboxDir: smtp.outboxDir,
       queues: [...queues.byService].map(([service, queue]) => ({ service, queue })),

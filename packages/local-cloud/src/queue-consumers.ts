@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization, sqsTargetOf } from '@sidestep/iam';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
+import { visibilityTimeoutSeconds } from '@sidestep/manifest';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { watchDeadLetterQueue } from './dead-letter-watch.ts';
 import { startEventSourceMapping } from './event-source-mapping.ts';
@@ -91,6 +92,8 @@ export function startQueueConsumers(options: QueueConsumersOptions): Promise<Sta
         maximumBatchingWindowSeconds: trigger.maximumBatchingWindowSeconds,
         maximumConcurrency: functionConcurrency(manifest),
         maxReceiveCount: trigger.maxReceiveCount,
+        // A throttled batch is invoked again while a whole invocation still fits in its visibility.
+        throttleRetryWindowMs: (visibilityTimeoutSeconds(manifest) - manifest.timeoutSeconds) * 1000,
         reporter,
       });
       defer(() => mapping.stop({ graceMs: options.stopGraceMs }));

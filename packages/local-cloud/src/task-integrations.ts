@@ -4,6 +4,7 @@ import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '
 import { type AuthorizationCheck, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import type { ContainerOverride, FargateTaskResult } from './fargate-task.ts';
+import { TooManyRequestsError } from './lambda-concurrency.ts';
 import { lambdaErrorPayload } from './lambda-invoke.ts';
 import { AccessDeniedError } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
@@ -143,7 +144,15 @@ export function lambdaInvoke(
       pending.catch(() => undefined);
       return { Payload: '', StatusCode: 202, SdkResponseMetadata: { RequestId: randomUUID() } };
     }
-    const result = await pending;
+    const result = await pending.catch((error: unknown) => {
+      // Past the account's concurrency: the integration fails as Lambda's 429 reaches it
+      // (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
+      if (!(error instanceof TooManyRequestsError)) throw error;
+      throw new StatesTaskError(
+        `Lambda.${error.name}`,
+        `${error.message} (Service: AWSLambda; Status Code: ${error.statusCode}; Error Code: ${error.name}; Request ID: ${randomUUID()})`,
+      );
+    });
     if (!result.ok) {
       throw new StatesTaskError(result.error.errorType, JSON.stringify(lambdaErrorPayload(result.error)));
     }

@@ -143,6 +143,15 @@ describe('createConsoleReporter', () => {
     );
   });
 
+  it("says an invocation Lambda throttled past the account's concurrency, naming the function and the quota", () => {
+    const lines = print([
+      { type: 'lambda-throttled', functionName: 'sidestep-local-status-updater', limit: 10 },
+    ]);
+    expect(lines).toEqual([
+      "09:15:02.345 lambda   throttled sidestep-local-status-updater (10 invocations running, the account's concurrency; TooManyRequestsException)",
+    ]);
+  });
+
   it('says a mail the SMTP sink throttled, its rate and how many it refused so far', () => {
     const lines = print([
       {

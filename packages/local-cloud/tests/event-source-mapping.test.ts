@@ -7,6 +7,7 @@ import {
   type FunctionInvocationResult,
   startEventSourceMapping,
 } from '../src/event-source-mapping.ts';
+import { TooManyRequestsError } from '../src/lambda-concurrency.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createJobQueue, type JobQueue } from '../src/queues.ts';
 import type { SqsEvent } from '../src/sqs-event.ts';
@@ -77,7 +78,7 @@ interface Started {
 function startMapping(
   queue: JobQueue,
   respond: Respond,
-  settings: { batchSize?: number; window?: number; concurrency?: number } = {},
+  settings: { batchSize?: number; window?: number; concurrency?: number; throttleWindowMs?: number } = {},
 ): Started {
   const calls: SqsEvent[] = [];
   const report = createCollectingReporter();
@@ -102,6 +103,9 @@ function startMapping(
       maximumBatchingWindowSeconds: settings.window ?? 0,
       maximumConcurrency: settings.concurrency ?? 1,
       maxReceiveCount: 2,
+      ...(settings.throttleWindowMs === undefined
+        ? {}
+        : { throttleRetryWindowMs: settings.throttleWindowMs }),
       reporter: report.reporter,
     }),
   );
@@ -263,6 +267,44 @@ describe('startEventSourceMapping', () => {
     const invocation = await report.waitFor('invocation');
     expect(invocation).toMatchObject({ outcome: 'error', reason: 'TypeError: host closed' });
     expect(await remaining(queue)).toEqual(['a']);
+  });
+
+  // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html: the visibility timeout
+  // of six times the function's timeout "allows Lambda to retry if your function is throttled".
+  it('invokes a throttled batch again within its window, the records received once and deleted once it ran', async () => {
+    const queue = await freshQueue();
+    const [id] = await send(queue, 'a');
+    const { calls, report } = startMapping(
+      queue,
+      (_event, call) => {
+        if (call <= 2) throw new TooManyRequestsError();
+        return ok();
+      },
+      { throttleWindowMs: 5_000 },
+    );
+    const invocation = await report.waitFor('invocation');
+    expect(invocation).toMatchObject({ outcome: 'ok', failedRecords: 0 });
+    expect(calls.map((event) => event.Records.map((record) => record.messageId))).toEqual([[id], [id], [id]]);
+    expect(report.events.filter((event) => event.type === 'message-received')).toHaveLength(1);
+    expect(await remaining(queue)).toEqual([]);
+  });
+
+  it('gives a batch still throttled past its window back to the queue, which redelivers it', async () => {
+    const queue = await freshQueue();
+    await send(queue, 'a');
+    const { calls, report } = startMapping(queue, (_event, call) => {
+      if (call === 1) throw new TooManyRequestsError();
+      return ok();
+    });
+    const first = await report.waitFor('invocation');
+    expect(first).toMatchObject({
+      outcome: 'error',
+      reason: 'TooManyRequestsException: Rate Exceeded.',
+    });
+    await report.waitFor('invocation', (event) => event.outcome === 'ok');
+    expect(calls).toHaveLength(2);
+    expect(calls[1]?.Records[0]?.attributes.ApproximateReceiveCount).toBe('2');
+    expect(await remaining(queue)).toEqual([]);
   });
 
   it('leaves a record that keeps failing to SQS redrive, which moves it to the DLQ after maxReceiveCount', async () => {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
+import { TRANSIENT_LAMBDA_ERRORS } from '@sidestep/workflows';
 import pLimit from 'p-limit';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { TooManyRequestsError } from '../src/lambda-concurrency.ts';
 import {
   createLocalStepFunctions,
   ExecutionAlreadyExistsError,
@@ -708,6 +710,64 @@ describe('createLocalStepFunctions', () => {
         trace: ['at handler (index.mjs:1:1)'],
       },
     });
+  });
+
+  // Lambda's 429 past the account's concurrency reaches Step Functions as Lambda.TooManyRequestsException
+  // with the SDK's cause (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html),
+  // which the workflows' retrier of transient Lambda errors retries.
+  it("fails a throttled Lambda task Lambda.TooManyRequestsException, which the workflows' transient Lambda errors retry", async () => {
+    let calls = 0;
+    const sfn = createLocalStepFunctions({
+      stateMachines: [
+        {
+          name: 'throttled',
+          definition: {
+            StartAt: 'Invoke',
+            States: {
+              Invoke: {
+                Type: 'Task',
+                Resource: LAMBDA_INVOKE,
+                Parameters: { FunctionName: FN, Payload: {} },
+                Retry: [{ ErrorEquals: [...TRANSIENT_LAMBDA_ERRORS], IntervalSeconds: 2, MaxAttempts: 6 }],
+                End: true,
+              },
+            },
+          },
+        },
+      ],
+      integrations: {
+        [LAMBDA_INVOKE]: lambdaInvoke(async () => {
+          calls += 1;
+          if (calls <= 2) throw new TooManyRequestsError();
+          return { ok: true, requestId: 'r3', durationMs: 1, payload: { done: true } };
+        }),
+      },
+      region: 'us-east-1',
+      accountId: '000000000000',
+      reporter: () => undefined,
+      retryIntervalMs: 0,
+    });
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: sfn.stateMachineArn('throttled'),
+      input: '{}',
+    });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    const failures = done.history.flatMap((event) =>
+      event.type === 'TaskFailed'
+        ? [event.taskFailedEventDetails as { error?: string; cause?: string } | undefined]
+        : [],
+    );
+    expect(failures.map((failure) => failure?.error)).toEqual([
+      'Lambda.TooManyRequestsException',
+      'Lambda.TooManyRequestsException',
+    ]);
+    for (const failure of failures) {
+      expect(failure?.cause).toMatch(
+        /^Rate Exceeded\. \(Service: AWSLambda; Status Code: 429; Error Code: TooManyRequestsException; Request ID: [0-9a-f-]{36}\)$/,
+      );
+    }
+    expect(calls).toBe(3);
   });
 
   // States.Hash returns the lowercase hex digest of the data's UTF-8 bytes, for MD5, SHA-1, SHA-256,

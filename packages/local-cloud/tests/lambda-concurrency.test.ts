@@ -1,0 +1,225 @@
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { FunctionHost, InvokeResult } from '@sidestep/lambda-runtime';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { accountConcurrency, TooManyRequestsError } from '../src/lambda-concurrency.ts';
+import { type FixtureCloud, startFixtureCloud } from './fixtures/fixture-cloud.ts';
+import { fixtureDir, queuelessService } from './fixtures/manifests.ts';
+import { localClientConfig } from './fixtures/sqs-endpoint.ts';
+
+// The account's Lambda concurrency ("Concurrent executions", 1,000 by default, as few as 10 in a new
+// account: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html), which the local
+// cloud applies with `lambdaConcurrency` (`npm start -- --lambda-concurrency`): past it Lambda runs
+// nothing and answers 429 TooManyRequestsException
+// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors).
+
+const FUNCTION = 'sidestep-local-invoke-service';
+const HOLD_MS = 1_500;
+
+describe('accountConcurrency', () => {
+  /** A host whose invocations end when the test says. */
+  function heldHost() {
+    const ends: (() => void)[] = [];
+    let ran = 0;
+    const host: FunctionHost = {
+      name: 'sidestep-local-held',
+      functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-held',
+      close: async () => undefined,
+      invoke: () =>
+        new Promise<InvokeResult>((resolve, reject) => {
+          ran += 1;
+          const rejects = ran % 2 === 0;
+          ends.push(() =>
+            rejects
+              ? reject(new Error('sandbox gone'))
+              : resolve({ ok: true, requestId: 'r', durationMs: 1, payload: null }),
+          );
+        }),
+    };
+    return { host, ends, ran: () => ran };
+  }
+
+  it('refuses an invocation past the limit across functions, runs nothing for it, and frees a slot however one settles', async () => {
+    const throttled: string[] = [];
+    const account = accountConcurrency(2, (name, limit) => throttled.push(`${name} ${limit}`));
+    const a = heldHost();
+    const b = heldHost();
+    const [gatedA, gatedB] = [account.gate(a.host), account.gate(b.host)];
+    const first = gatedA.invoke({});
+    const second = gatedB.invoke({});
+    await expect(gatedA.invoke({})).rejects.toBeInstanceOf(TooManyRequestsError);
+    expect({ ranA: a.ran(), ranB: b.ran(), throttled }).toEqual({
+      ranA: 1,
+      ranB: 1,
+      throttled: ['sidestep-local-held 2'],
+    });
+    // One ends with a result, the other rejects: both give their slot back.
+    a.ends[0]?.();
+    await first;
+    const third = gatedB.invoke({});
+    b.ends[0]?.();
+    await second;
+    b.ends[1]?.();
+    await expect(third).rejects.toThrow('sandbox gone');
+    // Both slots free again: two run, the next is refused.
+    const again = [gatedA.invoke({}), gatedB.invoke({})];
+    await expect(gatedB.invoke({})).rejects.toBeInstanceOf(TooManyRequestsError);
+    expect({ ranA: a.ran(), ranB: b.ran(), throttled: throttled.length }).toEqual({
+      ranA: 2,
+      ranB: 3,
+      throttled: 2,
+    });
+    a.ends[1]?.();
+    b.ends[2]?.();
+    await Promise.allSettled(again);
+  });
+
+  it('leaves a host as it is without a limit, and refuses a limit that is not a whole number of at least 1', () => {
+    const { host } = heldHost();
+    expect(accountConcurrency(undefined).gate(host)).toBe(host);
+    for (const limit of [0, 1.5, -1, Number.NaN]) {
+      expect(() => accountConcurrency(limit)).toThrow(
+        `lambdaConcurrency must be a whole number of at least 1, got ${limit}`,
+      );
+    }
+  });
+
+  it('answers with the error, reason and message Lambda gives', () => {
+    const error = new TooManyRequestsError();
+    expect({
+      name: error.name,
+      reason: error.reason,
+      message: error.message,
+      status: error.statusCode,
+    }).toEqual({
+      name: 'TooManyRequestsException',
+      reason: 'ConcurrentInvocationLimitExceeded',
+      message: 'Rate Exceeded.',
+      status: 429,
+    });
+  });
+});
+
+describe('a local cloud with an account concurrency of 1', () => {
+  const report = createCollectingReporter();
+  let fixture: FixtureCloud;
+  let lambda: LambdaClient;
+
+  beforeAll(async () => {
+    const service = {
+      manifest: queuelessService('invoke-service', 'Logs and returns its event'),
+      bundleDir: fixtureDir('invoke-service'),
+    };
+    fixture = await startFixtureCloud('local-cloud-concurrency-', {
+      reporter: report.reporter,
+      services: [service],
+      functionUrls: [{ name: 'invoke-url', handler: 'index.handler', service }],
+      lambdaConcurrency: 1,
+    });
+    // One attempt: the SDK retries a 429 by itself, which would hide the answer under test.
+    lambda = new LambdaClient({ ...localClientConfig(fixture.cloud.endpoint), maxAttempts: 1 });
+  }, 30_000);
+
+  afterAll(async () => {
+    lambda?.destroy();
+    await fixture?.stop();
+  });
+
+  const invoke = (payload: object, InvocationType?: 'Event'): Promise<InvokeCommandOutput> =>
+    lambda.send(
+      new InvokeCommand({
+        FunctionName: FUNCTION,
+        Payload: new TextEncoder().encode(JSON.stringify(payload)),
+        ...(InvocationType ? { InvocationType } : {}),
+      }),
+    );
+  /** The function's log lines that name `mark`. */
+  const ranWith = (mark: string) =>
+    report
+      .ofType('log')
+      .filter(
+        (event) => event.service === 'invoke-service' && event.line.includes(`"message":"invoked: ${mark}"`),
+      );
+  /**
+   * Invokes with `mark`, holding the account's one slot for {@link HOLD_MS}; resolves once it runs,
+   * with the invocation (in an object: an async function's promise would take on its own).
+   */
+  async function hold(mark: string): Promise<{ held: Promise<InvokeCommandOutput> }> {
+    const runningFile = join(tmpdir(), `sidestep-concurrency-${process.pid}-${mark}`);
+    const held = invoke({ mark, holdMs: HOLD_MS, runningFile });
+    for (let waited = 0; !existsSync(runningFile); waited += 10) {
+      if (waited > 15_000) throw new Error(`${mark} did not start within 15 s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    rmSync(runningFile);
+    return { held };
+  }
+
+  it('answers a RequestResponse past it 429 TooManyRequestsException (Reason ConcurrentInvocationLimitExceeded), running nothing, and runs the next once the slot is free', async () => {
+    const { held } = await hold('hold-sync');
+    const refused = await invoke({ mark: 'throttled' }).then(
+      () => undefined,
+      (error: unknown) => error as Error & { Reason?: string; $metadata: { httpStatusCode?: number } },
+    );
+    expect({
+      name: refused?.name,
+      message: refused?.message,
+      reason: refused?.Reason,
+      status: refused?.$metadata.httpStatusCode,
+    }).toEqual({
+      name: 'TooManyRequestsException',
+      message: 'Rate Exceeded.',
+      reason: 'ConcurrentInvocationLimitExceeded',
+      status: 429,
+    });
+    expect(report.ofType('lambda-throttled')).toContainEqual({
+      type: 'lambda-throttled',
+      functionName: FUNCTION,
+      limit: 1,
+    });
+    expect((await held).StatusCode).toBe(200);
+    expect((await invoke({ mark: 'after' })).StatusCode).toBe(200);
+    expect(ranWith('throttled')).toEqual([]);
+    expect(ranWith('after')).toHaveLength(1);
+  });
+
+  // https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html: a throttled
+  // event goes back on Lambda's queue and is tried again, 1 s later at first.
+  it('accepts an Event past it (202) and runs it once, after the slot is free, spending none of its retries', async () => {
+    const { held } = await hold('hold-async');
+    const accepted = await invoke({ mark: 'later' }, 'Event');
+    expect(accepted.StatusCode).toBe(202);
+    await held;
+    // Not run while the slot was held (its tries at 1 s and 3 s were throttled or still to come).
+    expect(ranWith('later')).toEqual([]);
+    await report.waitFor('log', (event) => event.line.includes('"message":"invoked: later"'), 15_000);
+    expect(
+      report
+        .ofType('error')
+        .some(
+          (event) =>
+            event.source === `async invoke ${FUNCTION}` &&
+            event.message.startsWith('attempt 1 throttled (TooManyRequestsException: Rate Exceeded.') &&
+            event.message.endsWith('retried in 1 s'),
+        ),
+    ).toBe(true);
+    // It ran as its first attempt (no `attempt 1 failed`), and once.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ranWith('later')).toHaveLength(1);
+    expect(report.ofType('error').filter((event) => event.message.includes('attempt 1 failed'))).toEqual([]);
+  });
+
+  it('answers a function URL request past it 429, with the throttle in the body, and the next once the slot is free', async () => {
+    const { held } = await hold('hold-url');
+    const refused = await fetch(fixture.cloud.functionUrl('invoke-url'));
+    expect({ status: refused.status, body: await refused.json() }).toEqual({
+      status: 429,
+      body: { Reason: 'ConcurrentInvocationLimitExceeded', Type: 'User', message: 'Rate Exceeded.' },
+    });
+    await held;
+    expect((await fetch(fixture.cloud.functionUrl('invoke-url'))).status).toBe(200);
+  });
+});

@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { LOCAL_NOTIFY_ADDRESS } from '../src/services.ts';
+import { endedExecutions, mailsBySubject, type PathCloud, startQuotaPathCloud } from './start-path-cloud.ts';
+
+// A new account's Lambda concurrency may be 10 invocations at once
+// (https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html); past it Lambda runs
+// nothing and answers 429 TooManyRequestsException, which Step Functions reports as
+// Lambda.TooManyRequestsException. Here 2, so imports uploaded together are throttled: their
+// workflow steps retry it (with the definitions' own waits), the status change events and the
+// mail queue's batches are tried again, and every import ends as it should, mailed once.
+const BUCKET = 'sidestep-local-imports';
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+const IMPORTS = 4;
+const run = randomBytes(4).toString('hex');
+
+let path: PathCloud;
+
+beforeAll(async () => {
+  path = await startQuotaPathCloud('lambda-concurrency', { lambdaConcurrency: 2 });
+}, 90_000);
+
+afterAll(async () => {
+  await path?.stop();
+});
+
+function csv(n: number, rows: number): string {
+  const lines = ['external_id,email,name'];
+  for (let i = 1; i <= rows; i++) lines.push(`c-${run}-${n}-${i},c${i}.${n}.${run}@example.com,User ${i}`);
+  return `${lines.join('\n')}\n`;
+}
+
+describe('imports past the account’s Lambda concurrency', () => {
+  it('are throttled as Lambda throttles them, retried, and each succeeds with one mail', async () => {
+    const uploads = Array.from({ length: IMPORTS }, (_, n) => ({
+      n,
+      rows: 10 + n,
+      fileName: `concurrency-${run}-${n}.csv`,
+    }));
+    await Promise.all(
+      uploads.map(({ n, rows, fileName }) =>
+        path.s3.send(
+          new PutObjectCommand({ Bucket: BUCKET, Key: `imports/${run}/${fileName}`, Body: csv(n, rows) }),
+        ),
+      ),
+    );
+    const executions = await endedExecutions(path.sfn, STATE_MACHINE_ARN, (input) => input.includes(run), {
+      count: IMPORTS,
+      timeoutMs: 150_000,
+    });
+    expect(
+      executions.map((execution) => ({
+        status: execution.status,
+        ...(execution.status === 'SUCCEEDED' ? {} : { error: execution.error, cause: execution.cause }),
+      })),
+    ).toEqual(uploads.map(() => ({ status: 'SUCCEEDED' })));
+
+    // The throttles: the cloud refused invocations past its 2, and some were a workflow's steps, which
+    // failed as Step Functions reports Lambda's 429 and were retried.
+    expect(path.collecting.ofType('lambda-throttled').length).toBeGreaterThan(0);
+    const throttledSteps = (
+      await Promise.all(
+        executions.map(async ({ executionArn }) => {
+          const { events = [] } = await path.sfn.send(
+            new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }),
+          );
+          return events.flatMap((event) =>
+            event.taskFailedEventDetails?.error === 'Lambda.TooManyRequestsException'
+              ? [event.taskFailedEventDetails.cause]
+              : [],
+          );
+        }),
+      )
+    ).flat();
+    expect(throttledSteps.length).toBeGreaterThan(0);
+    for (const cause of throttledSteps) {
+      expect(cause).toMatch(
+        /^Rate Exceeded\. \(Service: AWSLambda; Status Code: 429; Error Code: TooManyRequestsException;/,
+      );
+    }
+
+    const db = await path.openDatabase(1);
+    const { rows: jobs } = await db.query<{ file_name: string; state: string; rows_imported: string }>(
+      'select file_name, state, rows_imported from jobs where source_key like $1 order by file_name',
+      [`imports/${run}/%`],
+    );
+    expect(jobs).toEqual(
+      uploads.map(({ fileName, rows }) => ({
+        file_name: fileName,
+        state: 'succeeded',
+        rows_imported: String(rows),
+      })),
+    );
+
+    // One mail each, throttled batches of the mail queue included.
+    const subjects = uploads.map(({ fileName }) => `Import finished: ${fileName}`);
+    expect(await mailsBySubject(path, LOCAL_NOTIFY_ADDRESS, subjects)).toEqual(
+      subjects.map((subject) => ({ subject, mails: 1 })),
+    );
+    expect(path.collecting.ofType('dead-lettered')).toEqual([]);
+  }, 180_000);
+});
