@@ -1,6 +1,5 @@
-import { existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:http';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { FunctionHost, InvokeResult } from '@sidestep/lambda-runtime';
@@ -108,7 +107,18 @@ describe('a local cloud with an account concurrency of 1', () => {
   let fixture: FixtureCloud;
   let lambda: LambdaClient;
 
+  // Where a holding invocation says it runs: its mark's resolver.
+  const starts = new Map<string, () => void>();
+  const server = createServer((request, response) => {
+    starts.get(request.url?.slice(1) ?? '')?.();
+    response.end();
+  });
+  let runningUrl = '';
+
   beforeAll(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    runningUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const service = {
       manifest: queuelessService('invoke-service', 'Logs and returns its event'),
       bundleDir: fixtureDir('invoke-service'),
@@ -126,6 +136,7 @@ describe('a local cloud with an account concurrency of 1', () => {
   afterAll(async () => {
     lambda?.destroy();
     await fixture?.stop();
+    server.close();
   });
 
   const invoke = (payload: object, InvocationType?: 'Event'): Promise<InvokeCommandOutput> =>
@@ -148,13 +159,9 @@ describe('a local cloud with an account concurrency of 1', () => {
    * with the invocation (in an object: an async function's promise would take on its own).
    */
   async function hold(mark: string): Promise<{ held: Promise<InvokeCommandOutput> }> {
-    const runningFile = join(tmpdir(), `sidestep-concurrency-${process.pid}-${mark}`);
-    const held = invoke({ mark, holdMs: HOLD_MS, runningFile });
-    for (let waited = 0; !existsSync(runningFile); waited += 10) {
-      if (waited > 15_000) throw new Error(`${mark} did not start within 15 s`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    rmSync(runningFile);
+    const running = new Promise<void>((resolve) => starts.set(mark, resolve));
+    const held = invoke({ mark, holdMs: HOLD_MS, runningUrl: `${runningUrl}/${mark}` });
+    await running;
     return { held };
   }
 
