@@ -11,6 +11,7 @@ import type {
   LocalWorkflowResources,
 } from '@sidestep/local-cloud';
 import { exportsBucketName } from '@sidestep/local-cloud';
+import { EXPORT_DOWNLOAD_FUNCTION } from '@sidestep/manifest';
 import {
   type RegisteredService,
   registeredService,
@@ -52,9 +53,6 @@ export function localNotifyLocale(
   }
   return locale;
 }
-
-/** The function URL the `export.ready` mail links to (`index.downloadHandler` of the finalizer's image). */
-export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
 
 /**
  * The Secrets Manager secret download links are signed with, `sidestep-local-export-download-key`:

@@ -2,8 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startConsole } from '@sidestep/console';
+import { launchChromium } from '@sidestep/console/testing';
+import { createOpsContext } from '@sidestep/ops';
 import { LOCAL_NOTIFY_ADDRESS } from '../src/services.ts';
-import { endedExecutions, mailsBySubject, type PathCloud, startQuotaPathCloud } from './start-path-cloud.ts';
+import {
+  endedExecutions,
+  mailsBySubject,
+  type PathCloud,
+  runSidestep,
+  startQuotaPathCloud,
+} from './start-path-cloud.ts';
 
 // A new account's Lambda concurrency may be 10 invocations at once
 // (https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html); past it Lambda runs
@@ -33,7 +42,7 @@ function csv(n: number, rows: number): string {
 }
 
 describe('imports past the account’s Lambda concurrency', () => {
-  it('are throttled as Lambda throttles them, retried, and each succeeds with one mail', async () => {
+  it('are throttled as Lambda throttles them, retried, and each succeeds with one mail; status and the console show the throttles', async () => {
     const uploads = Array.from({ length: IMPORTS }, (_, n) => ({
       n,
       rows: 10 + n,
@@ -79,6 +88,36 @@ describe('imports past the account’s Lambda concurrency', () => {
       expect(cause).toMatch(
         /^Rate Exceeded\. \(Service: AWSLambda; Status Code: 429; Error Code: TooManyRequestsException;/,
       );
+    }
+
+    // The operator sees them: `sidestep status` reads Lambda's Throttles metric of each function.
+    const shown = await runSidestep(path.cloud, 'status');
+    // (This cloud runs no export pipe or schedules: status warns that their queues do not exist.)
+    expect({
+      code: shown.code,
+      throttled: Number(/^status-updater +(\d+)$/m.exec(shown.stdout)?.[1]) > 0,
+    }).toEqual({ code: 0, throttled: true });
+
+    // And the console's overview, in a browser: the status-updater's row, its count in bold.
+    const context = createOpsContext({
+      environment: 'local',
+      endpoint: path.cloud.endpoint,
+      databaseUrl: path.cloud.databaseUrl ?? '',
+      env: { USER: 'test' },
+    });
+    const operatorConsole = await startConsole({ context, port: 0, outboxDir: path.cloud.outboxDir });
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(operatorConsole.url);
+      await page.waitForURL(new URL('/', operatorConsole.url).toString());
+      const row = page.locator('#functions tr', { hasText: 'status-updater' });
+      expect(Number(await row.locator('strong.bad').textContent())).toBeGreaterThan(0);
+      expect(await page.locator('#functions h2').textContent()).toBe('Functions');
+    } finally {
+      await browser.close();
+      await operatorConsole.close();
+      await context.close();
     }
 
     const db = await path.openDatabase(1);

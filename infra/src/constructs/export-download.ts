@@ -3,7 +3,12 @@ import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js
 import { LambdaFunctionUrl } from '@cdktn/provider-aws/lib/lambda-function-url/index.js';
 import { LambdaPermission } from '@cdktn/provider-aws/lib/lambda-permission/index.js';
 import { SecretsmanagerSecret } from '@cdktn/provider-aws/lib/secretsmanager-secret/index.js';
-import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, resourceName } from '@sidestep/manifest';
+import {
+  EXPORT_DOWNLOAD_FUNCTION,
+  METRICS_NAMESPACE,
+  RUNTIME_ENVIRONMENT,
+  resourceName,
+} from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import type { ExportsBucket } from './exports-bucket.ts';
 import { EXPORTS_PREFIX } from './exports-bucket.ts';
@@ -73,7 +78,7 @@ export class ExportDownload extends Construct {
   constructor(scope: Construct, id: string, props: ExportDownloadProps) {
     super(scope, id);
     const { environment, finalizer, exportsBucket } = props;
-    const name = resourceName(environment, 'export-download');
+    const name = resourceName(environment, EXPORT_DOWNLOAD_FUNCTION);
     this.functionName = name;
 
     // No kms_key_id: the AWS-managed aws/secretsmanager key, which every role allowed GetSecretValue
@@ -131,7 +136,7 @@ export class ExportDownload extends Construct {
       environment: {
         variables: {
           [RUNTIME_ENVIRONMENT.environment]: environment,
-          [RUNTIME_ENVIRONMENT.serviceName]: 'export-download',
+          [RUNTIME_ENVIRONMENT.serviceName]: EXPORT_DOWNLOAD_FUNCTION,
           [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
           ...exportsBucket.permissionTarget.environment,
           DOWNLOAD_SIGNING_KEY_SECRET_ARN: this.signingKeyArn,

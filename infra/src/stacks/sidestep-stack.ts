@@ -2,6 +2,7 @@ import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { SnsTopicSubscription } from '@cdktn/provider-aws/lib/sns-topic-subscription/index.js';
 import { LEDGER_ACTIONS_ALIAS, OPS_LEDGER_SERVICE } from '@sidestep/contracts';
 import {
+  EXPORT_DOWNLOAD_FUNCTION,
   functionLogGroupName,
   idempotencyRecordSeconds,
   type PermissionResource,
@@ -92,9 +93,6 @@ interface Placement {
   readonly functions?: FunctionVpcConfig | undefined;
   readonly tasks: TaskNetworkConfig;
 }
-
-/** The download endpoint's name in `reservedConcurrency` (its function is `sidestep-<env>-export-download`). */
-const EXPORT_DOWNLOAD = 'export-download';
 
 /** The job workflows, by name: their state machines are `sidestep-<env>-<name>`. */
 const JOB_WORKFLOWS = ['import', 'export'] as const;
@@ -244,7 +242,7 @@ export class SidestepStack extends EnvironmentStack {
    */
   private checkReservations(services: readonly ServiceManifest[]): void {
     const names = new Set(services.map((service) => service.name));
-    if (names.has(EXPORT_CALLEES.exportFinalizer)) names.add(EXPORT_DOWNLOAD);
+    if (names.has(EXPORT_CALLEES.exportFinalizer)) names.add(EXPORT_DOWNLOAD_FUNCTION);
     for (const [name, reserved] of Object.entries(this.config.reservedConcurrency ?? {})) {
       const field = `${this.config.name}.reservedConcurrency.${name}`;
       if (!names.has(name)) {
@@ -703,7 +701,7 @@ export class SidestepStack extends EnvironmentStack {
       environment: config.name,
       finalizer: exportFinalizer,
       exportsBucket: this.exportsBucket,
-      reservedConcurrency: config.reservedConcurrency?.[EXPORT_DOWNLOAD],
+      reservedConcurrency: config.reservedConcurrency?.[EXPORT_DOWNLOAD_FUNCTION],
       logs: { retentionDays: config.logRetentionDays },
     });
     new FunctionAlarms(this, 'export-download-alarms', {

@@ -129,6 +129,14 @@ function statusScreen(result: EnvironmentStatus): string {
       ]),
     ),
     '',
+    table(
+      ['function', 'throttled 24h'],
+      result.functions.map((entry) => [
+        entry.function,
+        entry.throttled24h > 0 ? { text: String(entry.throttled24h), tone: 'yellow' as const } : '0',
+      ]),
+    ),
+    '',
     schedules(result.schedules),
     '',
     jobs,

@@ -1,4 +1,5 @@
 import type { FunctionHost } from '@sidestep/lambda-runtime';
+import type { MetricName, MetricSample } from './local-cloudwatch.ts';
 
 /**
  * Lambda's answer to an invocation past the account's concurrency: 429 `TooManyRequestsException`,
@@ -26,7 +27,18 @@ export interface AccountConcurrency {
    * quota an invocation rejects with {@link TooManyRequestsError} at once and runs nothing.
    */
   gate(host: FunctionHost): FunctionHost;
+  /**
+   * Lambda's `Throttles` metric (`AWS/Lambda`, by `FunctionName`, the invocations refused; Lambda's
+   * function metrics, https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html):
+   * one sample per minute with throttles, its value their count, from `from` (included) to `to`, for
+   * CloudWatch's GetMetricData; none for another metric or other dimensions. Kept 15 days (as
+   * CloudWatch keeps one-minute data), while the cloud runs.
+   */
+  throttleSamples(metric: MetricName, from: number, to: number): MetricSample[];
 }
+
+/** How long the throttles are kept: CloudWatch keeps one-minute data points 15 days. */
+const THROTTLES_KEPT_MS = 15 * 86_400_000;
 
 /**
  * The account's concurrency quota ("Concurrent executions", Service Quotas `L-B99A9384`): the
@@ -42,8 +54,36 @@ export function accountConcurrency(
     throw new RangeError(`lambdaConcurrency must be a whole number of at least 1, got ${limit}`);
   }
   let inFlight = 0;
+  /** Each function's throttles per minute (the minute's start, ms since the epoch), oldest first. */
+  const throttles = new Map<string, Map<number, number>>();
+  const throttled = (functionName: string) => {
+    const now = Date.now();
+    const minute = now - (now % 60_000);
+    const counts = throttles.get(functionName) ?? new Map<number, number>();
+    counts.set(minute, (counts.get(minute) ?? 0) + 1);
+    throttles.set(functionName, counts);
+    for (const [at] of counts) {
+      if (at > now - THROTTLES_KEPT_MS) break;
+      counts.delete(at);
+    }
+  };
   return {
     limit,
+    throttleSamples(metric, from, to) {
+      const names = Object.keys(metric.dimensions);
+      const functionName = metric.dimensions.FunctionName;
+      if (
+        metric.namespace !== 'AWS/Lambda' ||
+        metric.metricName !== 'Throttles' ||
+        names.length !== 1 ||
+        functionName === undefined
+      ) {
+        return [];
+      }
+      return [...(throttles.get(functionName) ?? [])]
+        .filter(([at]) => at >= from && at < to)
+        .map(([at, value]) => ({ at, value }));
+    },
     gate(host) {
       if (limit === undefined) return host;
       return {
@@ -52,6 +92,7 @@ export function accountConcurrency(
         close: () => host.close(),
         async invoke(event) {
           if (inFlight >= limit) {
+            throttled(host.name);
             onThrottle(host.name, limit);
             throw new TooManyRequestsError();
           }

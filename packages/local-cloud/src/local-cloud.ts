@@ -411,6 +411,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         localStateMachineArn(workflow.name),
       ),
     };
+    const concurrency = accountConcurrency(options.lambdaConcurrency, (functionName, limit) =>
+      reporter({ type: 'lambda-throttled', functionName, limit }),
+    );
     const functions = stack.use(
       await startFunctionHosts({
         services,
@@ -421,9 +424,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         resources,
         reporter,
         prewarm: options.prewarm ?? true,
-        concurrency: accountConcurrency(options.lambdaConcurrency, (functionName, limit) =>
-          reporter({ type: 'lambda-throttled', functionName, limit }),
-        ),
+        concurrency,
       }),
     );
     const invoke = (service: string, payload: unknown) => functions.byService.get(service)?.invoke(payload);
@@ -479,16 +480,19 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       }),
     );
     // CloudWatch's GetMetricData for what operator tools read of it on AWS: the executions' counts
-    // per state machine and each queue's oldest message age, computed from the executions and the
-    // queues when asked.
+    // per state machine, each queue's oldest message age and each function's throttles, computed from
+    // the executions, the queues and the account's concurrency when asked.
     endpoint.serveJsonApi(
       CLOUDWATCH_TARGET_PREFIX,
       createLocalCloudWatch(() => {
         const reads = requestReads(stepFunctions);
-        return async (metric, from, to) =>
-          metric.namespace === 'AWS/States'
-            ? executionMetricSamples(stepFunctions, metric, { ...reads, from, to })
-            : queueAgeSamples((queueName) => endpoint.peek(queueName), metric, Date.now(), to);
+        return async (metric, from, to) => {
+          if (metric.namespace === 'AWS/States') {
+            return executionMetricSamples(stepFunctions, metric, { ...reads, from, to });
+          }
+          if (metric.namespace === 'AWS/Lambda') return concurrency.throttleSamples(metric, from, to);
+          return queueAgeSamples((queueName) => endpoint.peek(queueName), metric, Date.now(), to);
+        };
       }).api,
     );
     // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.

@@ -1,5 +1,7 @@
 import { once } from 'node:events';
-import { type AddressInfo, createServer } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { FunctionHost, InvokeResult } from '@sidestep/lambda-runtime';
@@ -217,6 +219,44 @@ describe('a local cloud with an account concurrency of 1', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(ranWith('later')).toHaveLength(1);
     expect(report.ofType('error').filter((event) => event.message.includes('attempt 1 failed'))).toEqual([]);
+  });
+
+  // Lambda's Throttles metric, by FunctionName
+  // (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html), which `sidestep
+  // status` reads: the throttles of the tests above, counted in the minute each came.
+  it("publishes each function's throttles as CloudWatch's AWS/Lambda Throttles by FunctionName", async () => {
+    const cloudWatch = new CloudWatchClient(localClientConfig(fixture.cloud.endpoint));
+    try {
+      const now = Date.now();
+      const query = (id: string, functionName: string, stat = 'Sum') => ({
+        Id: id,
+        MetricStat: {
+          Metric: {
+            Namespace: 'AWS/Lambda',
+            MetricName: 'Throttles',
+            Dimensions: [{ Name: 'FunctionName', Value: functionName }],
+          },
+          Period: 3600,
+          Stat: stat,
+        },
+      });
+      const { MetricDataResults = [] } = await cloudWatch.send(
+        new GetMetricDataCommand({
+          StartTime: new Date(now - 3_600_000),
+          EndTime: new Date(now + 60_000),
+          MetricDataQueries: [query('service', FUNCTION), query('other', 'sidestep-local-none')],
+        }),
+      );
+      const sum = (id: string) =>
+        MetricDataResults.find((result) => result.Id === id)?.Values?.reduce((a, b) => a + b, 0) ?? 0;
+      const reported = report
+        .ofType('lambda-throttled')
+        .filter((event) => event.functionName === FUNCTION).length;
+      expect(reported).toBeGreaterThanOrEqual(2);
+      expect({ service: sum('service'), other: sum('other') }).toEqual({ service: reported, other: 0 });
+    } finally {
+      cloudWatch.destroy();
+    }
   });
 
   it('answers a function URL request past it 429, with the throttle in the body, and the next once the slot is free', async () => {

@@ -100,6 +100,12 @@ export interface Permission {
 export const ENVIRONMENTS = ['local', 'staging', 'production'] as const;
 export type EnvironmentName = (typeof ENVIRONMENTS)[number];
 
+/**
+ * The function behind the export download links (a function URL running `index.downloadHandler` of
+ * the export-finalizer's image): `sidestep-<env>-export-download`, locally and on AWS.
+ */
+export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
+
 /** Every resource is named `sidestep-<env>-<name>`, locally and on AWS. */
 export function resourceName(environment: string, name: string): string {
   return `sidestep-${environment}-${name}`;

@@ -123,7 +123,7 @@ export {
   type ReleaseMailOptions,
   releaseMail,
 } from './mail.ts';
-export { hasRedriveSource, QUEUES, WORKFLOWS } from './names.ts';
+export { FUNCTIONS, hasRedriveSource, QUEUES, WORKFLOWS } from './names.ts';
 export {
   createOpsContext,
   environmentName,
@@ -171,4 +171,11 @@ export {
   scheduleGroupName,
   wallClock,
 } from './schedules.ts';
-export { type EnvironmentStatus, type JobsStatus, status, type WorkflowStatus } from './status.ts';
+export {
+  type EnvironmentStatus,
+  type FunctionStatus,
+  functionStatuses,
+  type JobsStatus,
+  status,
+  type WorkflowStatus,
+} from './status.ts';

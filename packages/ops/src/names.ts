@@ -1,4 +1,4 @@
-import { resourceName } from '@sidestep/manifest';
+import { EXPORT_DOWNLOAD_FUNCTION, resourceName } from '@sidestep/manifest';
 import { SERVICES } from '@sidestep/registry';
 import {
   EXPORT_REQUESTS_QUEUE,
@@ -64,6 +64,15 @@ export function knownAsyncService(service: string): string {
   if (!ASYNC_SERVICES.includes(service)) throw new UnknownNameError('service', service, ASYNC_SERVICES);
   return service;
 }
+
+/**
+ * sidestep's Lambda functions, without prefix (`sidestep-<env>-<name>`): each service's and the
+ * export download links' function URL.
+ */
+export const FUNCTIONS: readonly string[] = [
+  ...SERVICES.map((service) => service.manifest.name),
+  EXPORT_DOWNLOAD_FUNCTION,
+];
 
 /** sidestep's workflows, without prefix: `sidestep-<env>-<name>` state machines. */
 export const WORKFLOWS: readonly string[] = ['import', 'export'];

@@ -1,9 +1,10 @@
 import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import type { JobCounts } from '@sidestep/ledger';
+import { resourceName } from '@sidestep/manifest';
 import { describeCause } from '@sidestep/runtime';
 import { type AsyncFailureStatus, asyncFailureStatuses } from './async-failures.ts';
-import { stateMachineArn, WORKFLOWS } from './names.ts';
+import { FUNCTIONS, stateMachineArn, WORKFLOWS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 import {
   type QueueStatus,
@@ -21,6 +22,13 @@ export interface WorkflowStatus {
   readonly succeeded24h: number;
 }
 
+/** A Lambda function's invocations Lambda throttled in the last 24 hours (the account's or its own concurrency in use). */
+export interface FunctionStatus {
+  /** Without prefix: `sidestep-<env>-<function>`. */
+  readonly function: string;
+  readonly throttled24h: number;
+}
+
 /** The ledger's running and registered jobs, and the ones that failed and succeeded in the last 24 hours. */
 export type JobsStatus = JobCounts;
 
@@ -33,6 +41,8 @@ export interface EnvironmentStatus {
   /** What the dead-letter queues without a source queue hold (the schedules' and the rules'). */
   readonly ruleDeadLetters: readonly RuleDeadLetterStatus[];
   readonly workflows: readonly WorkflowStatus[];
+  /** Each function's throttled invocations in the last 24 hours. */
+  readonly functions: readonly FunctionStatus[];
   readonly schedules: readonly ScheduleSummary[];
   readonly jobs: JobsStatus | null;
 }
@@ -79,17 +89,46 @@ async function endedInTheLastDay(
   now: Date,
 ): Promise<{ failed: number; succeeded: number }> {
   const metrics: readonly string[] = [...ENDED_METRICS.failed, ...ENDED_METRICS.succeeded];
+  const sums = await lastDaySums(
+    context,
+    now,
+    metrics.map((metric, index) => ({
+      id: `m${index}`,
+      namespace: 'AWS/States',
+      metricName: metric,
+      dimension: { Name: 'StateMachineArn', Value: arn },
+    })),
+  );
+  const total = (names: readonly string[]) =>
+    names.reduce((sum, metric) => sum + (sums.get(`m${metrics.indexOf(metric)}`) ?? 0), 0);
+  return { failed: total(ENDED_METRICS.failed), succeeded: total(ENDED_METRICS.succeeded) };
+}
+
+/**
+ * Each metric's `Sum` over the 24 hours before `now`, by its query's `id`, in one GetMetricData (a
+ * period of a day; a metric without data counts 0, a missing id is not in the map).
+ */
+async function lastDaySums(
+  context: OpsContext,
+  now: Date,
+  metrics: readonly {
+    readonly id: string;
+    readonly namespace: string;
+    readonly metricName: string;
+    readonly dimension: { readonly Name: string; readonly Value: string };
+  }[],
+): Promise<Map<string | undefined, number>> {
   const answer = await context.clients.cloudWatch.send(
     new GetMetricDataCommand({
       StartTime: new Date(now.getTime() - DAY_MS),
       EndTime: now,
-      MetricDataQueries: metrics.map((metric, index) => ({
-        Id: `m${index}`,
+      MetricDataQueries: metrics.map((metric) => ({
+        Id: metric.id,
         MetricStat: {
           Metric: {
-            Namespace: 'AWS/States',
-            MetricName: metric,
-            Dimensions: [{ Name: 'StateMachineArn', Value: arn }],
+            Namespace: metric.namespace,
+            MetricName: metric.metricName,
+            Dimensions: [metric.dimension],
           },
           Period: DAY_MS / 1000,
           Stat: 'Sum',
@@ -98,15 +137,12 @@ async function endedInTheLastDay(
     }),
   );
   // The day may come back as two periods (CloudWatch aligns them): every value is summed.
-  const sums = new Map(
+  return new Map(
     (answer.MetricDataResults ?? []).map((result) => [
       result.Id,
       (result.Values ?? []).reduce((total, value) => total + value, 0),
     ]),
   );
-  const total = (names: readonly string[]) =>
-    names.reduce((sum, metric) => sum + (sums.get(`m${metrics.indexOf(metric)}`) ?? 0), 0);
-  return { failed: total(ENDED_METRICS.failed), succeeded: total(ENDED_METRICS.succeeded) };
 }
 
 /**
@@ -127,17 +163,40 @@ export async function workflowStatus(
   return { workflow, running, failed24h: ended.failed, succeeded24h: ended.succeeded };
 }
 
-/** Queues, failed asynchronous invocations, workflows, schedules and jobs of the context's environment. */
+/**
+ * Each of sidestep's functions' invocations Lambda throttled in the 24 hours before `now`: the
+ * `Throttles` metric Lambda publishes per function (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html),
+ * one query per function in one GetMetricData (the local cloud's too, with `--lambda-concurrency`).
+ * Throttles mean the account's concurrency (or a function's reserved concurrency) was in use:
+ * workflow steps and asynchronous invocations retry them, a queue's batch comes back, but a burst
+ * of them is the sign to ask for a higher quota (`npm run preflight` shows it).
+ */
+export async function functionStatuses(context: OpsContext, now: Date): Promise<FunctionStatus[]> {
+  const sums = await lastDaySums(
+    context,
+    now,
+    FUNCTIONS.map((name, index) => ({
+      id: `f${index}`,
+      namespace: 'AWS/Lambda',
+      metricName: 'Throttles',
+      dimension: { Name: 'FunctionName', Value: resourceName(context.environment, name) },
+    })),
+  );
+  return FUNCTIONS.map((name, index) => ({ function: name, throttled24h: sums.get(`f${index}`) ?? 0 }));
+}
+
+/** Queues, failed asynchronous invocations, workflows, functions, schedules and jobs of the context's environment. */
 export async function status(
   context: OpsContext,
   options: { readonly now?: Date } = {},
 ): Promise<EnvironmentStatus> {
   const now = options.now ?? new Date();
-  const [queues, asyncFailures, ruleDeadLetters, workflows, schedules, jobs] = await Promise.all([
+  const [queues, asyncFailures, ruleDeadLetters, workflows, functions, schedules, jobs] = await Promise.all([
     queueStatuses(context, now),
     asyncFailureStatuses(context, now),
     ruleDeadLetterStatuses(context, now),
     Promise.all(WORKFLOWS.map((workflow) => workflowStatus(context, workflow, now))),
+    functionStatuses(context, now),
     listSchedules(context, { now }),
     jobsStatus(context, now),
   ]);
@@ -147,6 +206,7 @@ export async function status(
     asyncFailures,
     ruleDeadLetters,
     workflows,
+    functions,
     schedules,
     jobs,
   };

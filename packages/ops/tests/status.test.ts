@@ -4,7 +4,8 @@ import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSServiceException } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from '@jest/globals';
 import { listExecutions } from '../src/executions.ts';
-import { status, workflowStatus } from '../src/status.ts';
+import { FUNCTIONS } from '../src/names.ts';
+import { functionStatuses, status, workflowStatus } from '../src/status.ts';
 import { stagingContext } from './staging-context.ts';
 
 // Step Functions publishes ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted and
@@ -86,6 +87,56 @@ describe('workflowStatus', () => {
         { Name: 'StateMachineArn', Value: expect.stringMatching(/:stateMachine:sidestep-staging-import$/) },
       ]),
     );
+  });
+});
+
+// Lambda publishes Throttles per function (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
+describe('functionStatuses', () => {
+  const now = new Date('2026-12-08T03:00:00Z');
+
+  it("sums each function's throttles of the last 24 hours from CloudWatch, in one GetMetricData", async () => {
+    const { context, cloudWatch } = stagingContext();
+    cloudWatch
+      .on(GetMetricDataCommand)
+      .callsFake(
+        (input: {
+          MetricDataQueries: { Id: string; MetricStat: { Metric: { Dimensions: { Value: string }[] } } }[];
+        }) => ({
+          MetricDataResults: input.MetricDataQueries.flatMap((query) => {
+            const values = {
+              'sidestep-staging-status-updater': [3, 4],
+              'sidestep-staging-export-download': [1],
+            }[query.MetricStat.Metric.Dimensions[0]?.Value ?? ''];
+            // A function with no data point has no result values.
+            return values ? [{ Id: query.Id, Values: values }] : [{ Id: query.Id, Values: [] }];
+          }),
+        }),
+      );
+    const statuses = await functionStatuses(context, now);
+    expect(statuses).toEqual(
+      FUNCTIONS.map((name) => ({
+        function: name,
+        throttled24h: name === 'status-updater' ? 7 : name === 'export-download' ? 1 : 0,
+      })),
+    );
+    expect(FUNCTIONS).toEqual(
+      expect.arrayContaining(['status-updater', 'mail-dispatcher', 'export-download']),
+    );
+    const calls = cloudWatch.commandCalls(GetMetricDataCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input).toMatchObject({
+      StartTime: new Date('2026-12-07T03:00:00Z'),
+      EndTime: now,
+    });
+    expect(calls[0]?.args[0].input.MetricDataQueries?.[0]?.MetricStat).toEqual({
+      Metric: {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Throttles',
+        Dimensions: [{ Name: 'FunctionName', Value: `sidestep-staging-${FUNCTIONS[0]}` }],
+      },
+      Period: 86_400,
+      Stat: 'Sum',
+    });
   });
 });
 

@@ -97,6 +97,18 @@ export const overviewPage: Page = async (request) => {
         { label: t('nav.workflows') },
       )}
     </section>
+    <section id="functions">
+      <h2>${t('overview.functions')}</h2>
+      ${table(
+        t,
+        [t('col.function'), t('col.throttled24h')],
+        environment.functions.map((entry) => [
+          entry.function,
+          entry.throttled24h ? html`<strong class="bad">${entry.throttled24h}</strong>` : 0,
+        ]),
+        { label: t('overview.functions') },
+      )}
+    </section>
     ${
       environment.jobs
         ? html`<section>
