@@ -8,6 +8,7 @@ import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { startAsyncInvocations } from '../src/async-invocation.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { TooManyRequestsError } from '../src/lambda-concurrency.ts';
 import type { LocalCloudReporter } from '../src/local-cloud-event.ts';
 import { createLocalIam, UNENFORCED_IAM } from '../src/local-iam.ts';
 import { pendingInvocationsFile, readStateFile, writeStateFile } from '../src/local-state.ts';
@@ -235,6 +236,70 @@ describe('asynchronous invocations (rules and schedules invoking a function)', (
       expect.objectContaining({
         requestContext: expect.objectContaining({ condition: 'EventAgeExceeded', approximateInvokeCount: 1 }),
         responsePayload: { errorType: 'JobLedgerUnavailableError', errorMessage: 'too slow' },
+      }),
+    ]);
+  });
+
+  // A throttled attempt did not run: it goes back on Lambda's queue and spends none of the retries
+  // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+  it('try a throttled attempt again after 1 s without spending a retry: one retry is left for a function error after it', async () => {
+    const answers: (() => Promise<InvokeResult>)[] = [
+      () => Promise.reject(new TooManyRequestsError()),
+      () => Promise.resolve(failure('after the throttle')),
+      () => Promise.resolve(success),
+    ];
+    const payloads: unknown[] = [];
+    const report = createCollectingReporter();
+    const invocations = startAsyncInvocations({
+      invoke: (_service, payload) => {
+        payloads.push(payload);
+        return (answers[payloads.length - 1] ?? (() => Promise.resolve(success)))();
+      },
+      sqs: aws.sqs,
+      iam: UNENFORCED_IAM,
+      reporter: report.reporter,
+      // One retry: had the throttle spent it, the function error would have been the last attempt.
+      retryDelaysMs: [20],
+    });
+    invocations.invokeAsync('job-sweeper', { n: 'throttled' }, 'req-throttled');
+    expect(await eventually(() => payloads.length === 3, 10_000)).toBe(true);
+    await invocations.stop();
+    expect(report.events.flatMap((event) => (event.type === 'error' ? [event.message] : []))).toEqual([
+      'attempt 1 throttled (TooManyRequestsException: Rate Exceeded., Reason ConcurrentInvocationLimitExceeded); retried in 1 s',
+      'attempt 1 failed (JobLedgerUnavailableError: after the throttle); retried in 0.02 s',
+    ]);
+    expect(
+      (await receiveRecords()).filter((record) => record.requestContext.requestId === 'req-throttled'),
+    ).toEqual([]);
+  });
+
+  it('record an event still throttled when its next try would fall past its maximum event age, with no attempt made', async () => {
+    let tries = 0;
+    const report = createCollectingReporter();
+    const invocations = startAsyncInvocations({
+      invoke: () => {
+        tries += 1;
+        return Promise.reject(new TooManyRequestsError());
+      },
+      sqs: aws.sqs,
+      iam: UNENFORCED_IAM,
+      reporter: report.reporter,
+      // Tried at once and 1 s later; the next try, 2 s after that, would be past it.
+      maximumEventAgeMs: 1_500,
+    });
+    invocations.invokeAsync('job-sweeper', { n: 'never-ran' }, 'req-never-ran');
+    const recorded = await report.waitFor('error', (e) => e.message.includes('EventAgeExceeded'), 10_000);
+    await invocations.stop();
+    expect({ tries, message: recorded.message }).toEqual({
+      tries: 2,
+      message: `failed 0 time(s) (TooManyRequestsException: Rate Exceeded.) and is past its maximum event age (EventAgeExceeded); its record is in ${FAILURES}`,
+    });
+    expect(
+      (await receiveRecords()).filter((record) => record.requestContext.requestId === 'req-never-ran'),
+    ).toEqual([
+      expect.objectContaining({
+        requestContext: expect.objectContaining({ condition: 'EventAgeExceeded', approximateInvokeCount: 0 }),
+        responsePayload: { errorType: 'TooManyRequestsException', errorMessage: 'Rate Exceeded.' },
       }),
     ]);
   });
