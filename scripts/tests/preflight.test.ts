@@ -327,6 +327,8 @@ describe('preflight, Lambda concurrency', () => {
     const result = only(run, 'lambda-concurrency');
     expect(result.verdict).toBe('warn');
     expect(result.detail).toContain('quota is 10');
+    // Where to see it before it happens: the local cloud under the same quota.
+    expect(result.detail).toContain('`npm start -- --lambda-concurrency 10`');
     expect(run.exitCode).toBe(0);
   });
 

@@ -58,7 +58,7 @@ export const concurrencyCheck: PreflightCheck = {
           check: 'lambda-concurrency',
           subject: 'account',
           verdict: 'warn',
-          detail: `the account's quota is ${quota} concurrent executions for all functions together: under load, invocations are throttled`,
+          detail: `the account's quota is ${quota} concurrent executions for all functions together: under load, invocations are throttled (the workflows retry them; \`npm start -- --lambda-concurrency ${quota}\` runs the local cloud under the same quota, and \`sidestep status\` counts each function's throttles)`,
           fix: QUOTA_FIX,
         },
       ];
