@@ -411,9 +411,13 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         localStateMachineArn(workflow.name),
       ),
     };
-    const concurrency = accountConcurrency(options.lambdaConcurrency, (functionName, limit) =>
-      reporter({ type: 'lambda-throttled', functionName, limit }),
+    const concurrency = accountConcurrency(
+      options.lambdaConcurrency,
+      (functionName, limit) => reporter({ type: 'lambda-throttled', functionName, limit }),
+      // CloudWatch keeps the metric: a restart keeps the throttles.
+      { throttlesFile: join(stateDir, LOCAL_STATE.lambdaThrottles) },
     );
+    stack.defer(() => concurrency.flush());
     const functions = stack.use(
       await startFunctionHosts({
         services,

@@ -48,6 +48,8 @@ export const LOCAL_STATE = {
    * retried by the next start, or recorded as failed there once past their event age.
    */
   pendingInvocations: join('lambda', 'pending-invocations.json'),
+  /** Each function's throttles per minute, the last 15 days (Lambda's `Throttles` metric). */
+  lambdaThrottles: join('lambda', 'throttles.json'),
   /** The embedded PostgreSQL's data. */
   database: 'postgres',
   /** Mail the SMTP sink received (.eml files). */

@@ -1,6 +1,9 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -85,6 +88,37 @@ describe('accountConcurrency', () => {
       expect(() => accountConcurrency(limit)).toThrow(
         `lambdaConcurrency must be a whole number of at least 1, got ${limit}`,
       );
+    }
+  });
+
+  // CloudWatch keeps a metric's one-minute data 15 days, whatever happens to the caller.
+  it('keeps the throttles across a restart on the same file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidestep-throttles-'));
+    try {
+      const throttlesFile = join(dir, 'lambda', 'throttles.json');
+      const metric = {
+        namespace: 'AWS/Lambda',
+        metricName: 'Throttles',
+        dimensions: { FunctionName: 'sidestep-local-held' },
+      };
+      const before = accountConcurrency(1, undefined, { throttlesFile });
+      const { host, ends } = heldHost();
+      const gated = before.gate(host);
+      const running = gated.invoke({});
+      await expect(gated.invoke({})).rejects.toBeInstanceOf(TooManyRequestsError);
+      await expect(gated.invoke({})).rejects.toBeInstanceOf(TooManyRequestsError);
+      ends[0]?.();
+      await running;
+      const window = [Date.now() - 120_000, Date.now() + 60_000] as const;
+      const counted = before.throttleSamples(metric, ...window);
+      expect(counted.map((sample) => sample.value).reduce((a, b) => a + b, 0)).toBe(2);
+      before.flush();
+      // Started again without a quota: what was throttled before is still the metric's.
+      expect(
+        accountConcurrency(undefined, undefined, { throttlesFile }).throttleSamples(metric, ...window),
+      ).toEqual(counted);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
