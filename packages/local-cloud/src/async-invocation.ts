@@ -194,24 +194,6 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
     timers.add(timer);
   };
 
-  /** Keeps `next`, due at its `retryAt`, and arms it; reports `failure` with when it is retried. */
-  const retryLater = (next: PendingInvocation, failure: string, delay: number) => {
-    // Kept before it is armed: a stop (or a kill) in between leaves it for the next start.
-    pending.set(next);
-    if (stopped) {
-      // An attempt that failed while the cloud stopped: no timer may outlive the stop.
-      report(
-        next.service,
-        persisted
-          ? `${failure}; kept: retried when the local cloud starts again`
-          : `${failure}; not retried: the local cloud stopped`,
-      );
-      return;
-    }
-    report(next.service, `${failure}; retried in ${delay / 1000} s`);
-    arm(next);
-  };
-
   /**
    * An attempt the account's concurrency refused (it did not run): back on Lambda's queue, the same
    * attempt again after 1 s, doubling to 5 minutes, until the event's maximum age
@@ -219,25 +201,18 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
    * throttling errors (429) ... the retry interval increases exponentially from 1 second after the
    * first attempt to a maximum of 5 minutes"); a throttle spends none of the function's retries.
    */
-  const throttled = (invocation: PendingInvocation, error: TooManyRequestsError) => {
+  const throttled = (invocation: PendingInvocation) => {
     const throttles = (invocation.throttles ?? 0) + 1;
     const delay = Math.min(THROTTLE_RETRY_FIRST_MS * 2 ** (throttles - 1), THROTTLE_RETRY_MAX_MS);
-    const lastError = { errorType: error.name, errorMessage: error.message };
     const retryAt = Date.now() + delay;
     if (retryAt > new Date(invocation.acceptedAt).getTime() + maximumAgeMs) {
-      return giveUp(
-        invocation,
-        invocation.lastError ?? lastError,
-        invocation.attempt - 1,
-        'EventAgeExceeded',
-      );
+      // Its record has the last attempt's error, none when no attempt ran (a throttle is no response).
+      return giveUp(invocation, invocation.lastError, invocation.attempt - 1, 'EventAgeExceeded');
     }
     const next = { ...invocation, throttles, retryAt: new Date(retryAt).toISOString() };
-    retryLater(
-      next,
-      `attempt ${invocation.attempt} throttled (${error.name}: ${error.message}, Reason ${error.reason})`,
-      delay,
-    );
+    // Kept before it is armed, as a retry is; the cloud's `lambda-throttled` line already said it.
+    pending.set(next);
+    if (!stopped) arm(next);
   };
 
   /** Follows `invocation`'s attempt: done, retried after its wait (kept), or recorded as failed. */
@@ -246,7 +221,7 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
     try {
       answer = await result;
     } catch (error) {
-      if (error instanceof TooManyRequestsError) return throttled(invocation, error);
+      if (error instanceof TooManyRequestsError) return throttled(invocation);
       throw error;
     }
     const number = invocation.attempt;
@@ -268,7 +243,21 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
       retryAt: new Date(retryAt).toISOString(),
       lastError: error,
     };
-    retryLater(next, `attempt ${number} failed (${error.errorType}: ${error.errorMessage})`, delay);
+    // Kept before it is armed: a stop (or a kill) in between leaves it for the next start.
+    pending.set(next);
+    const failure = `attempt ${number} failed (${error.errorType}: ${error.errorMessage})`;
+    if (stopped) {
+      // An attempt that failed while the cloud stopped: no timer may outlive the stop.
+      report(
+        invocation.service,
+        persisted
+          ? `${failure}; kept: retried when the local cloud starts again`
+          : `${failure}; not retried: the local cloud stopped`,
+      );
+      return;
+    }
+    report(invocation.service, `${failure}; retried in ${delay / 1000} s`);
+    arm(next);
   };
 
   // What the last run left: each event retried at its time, or recorded once past its event age.

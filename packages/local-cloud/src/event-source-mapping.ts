@@ -73,7 +73,10 @@ export interface EventSourceMapping {
 const RECEIVE_LIMIT = 10;
 /** Entries a single DeleteMessageBatch may carry (SQS limit). */
 const DELETE_LIMIT = 10;
+/** A poller's first wait after a failed receive, and a throttled batch's before it is invoked again; doubled each time. */
+const FIRST_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
+const doubled = (ms: number) => Math.min(MAX_BACKOFF_MS, ms * 2);
 /**
  * The largest event a synchronous invocation takes: 6 MB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
  * With SQS messages of up to 1 MiB a full batch can be larger, so Lambda invokes with fewer records.
@@ -120,10 +123,14 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     return output.Messages ?? [];
   };
 
-  /** One batch: receive, then keep receiving until the batch is full or the window closes. */
-  const gatherBatch = async (): Promise<Message[]> => {
+  /**
+   * One batch: receive, then keep receiving until the batch is full or the window closes; with when
+   * its first messages were received (`performance.now()`), whose visibility timeout runs from then.
+   */
+  const gatherBatch = async (): Promise<{ messages: Message[]; receivedAt: number }> => {
     const messages = await receive(options.batchSize, waitTimeSeconds);
-    if (messages.length === 0 || options.maximumBatchingWindowSeconds <= 0) return messages;
+    const receivedAt = performance.now();
+    if (messages.length === 0 || options.maximumBatchingWindowSeconds <= 0) return { messages, receivedAt };
     const deadline = Date.now() + options.maximumBatchingWindowSeconds * 1000;
     while (messages.length < options.batchSize && !polling.signal.aborted) {
       const remainingMs = deadline - Date.now();
@@ -136,7 +143,7 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
       );
       messages.push(...more);
     }
-    return messages;
+    return { messages, receivedAt };
   };
 
   const deleteRecords = async (records: readonly { messageId: string; receiptHandle: string }[]) => {
@@ -160,22 +167,26 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     }
   };
 
-  /** Invokes with `event`, again while Lambda throttles it and the batch's window allows. */
-  const invokeThroughThrottles = async (event: SqsEvent, received: number) => {
-    let waitMs = 500;
+  /**
+   * Invokes with `event`, again while Lambda throttles it and the window from `receivedAt` (when its
+   * records were received) allows; a stop ends the waits, invoking nothing more.
+   */
+  const invokeThroughThrottles = async (event: SqsEvent, receivedAt: number) => {
+    let waitMs = FIRST_BACKOFF_MS;
     for (;;) {
       try {
         return await options.invoke(event);
       } catch (error) {
-        const within = performance.now() + waitMs - received <= (options.throttleRetryWindowMs ?? 0);
+        const within = performance.now() + waitMs - receivedAt <= (options.throttleRetryWindowMs ?? 0);
         if (!(error instanceof TooManyRequestsError) || !within || polling.signal.aborted) throw error;
+        await delay(waitMs, undefined, { signal: polling.signal }).catch(() => undefined);
+        if (polling.signal.aborted) throw error;
       }
-      await delay(waitMs, undefined, { signal: polling.signal }).catch(() => undefined);
-      waitMs = Math.min(MAX_BACKOFF_MS, waitMs * 2);
+      waitMs = doubled(waitMs);
     }
   };
 
-  const runBatch = async (messages: Message[]): Promise<void> => {
+  const runBatch = async (messages: Message[], receivedAt: number): Promise<void> => {
     const event = toSqsEvent(messages, queue);
     for (const record of event.Records) {
       report({
@@ -189,7 +200,7 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     const started = performance.now();
     let result: FunctionInvocationResult;
     try {
-      result = await invokeThroughThrottles(event, started);
+      result = await invokeThroughThrottles(event, receivedAt);
     } catch (error) {
       // An invoker that throws (sandbox gone) is a failed invocation, as Lambda treats a crash.
       const { name, message } = error instanceof Error ? error : new Error(String(error));
@@ -241,24 +252,25 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
   };
 
   const poller = async (): Promise<void> => {
-    let backoffMs = 500;
+    let backoffMs = FIRST_BACKOFF_MS;
     while (!polling.signal.aborted) {
-      let messages: Message[];
+      let gathered: Awaited<ReturnType<typeof gatherBatch>>;
       try {
-        messages = await gatherBatch();
+        gathered = await gatherBatch();
       } catch (error) {
         if (polling.signal.aborted) return;
         report({ type: 'error', source: `event source mapping ${queue.name}`, message: describe(error) });
         await delay(backoffMs, undefined, { signal: polling.signal }).catch(() => undefined);
-        backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+        backoffMs = doubled(backoffMs);
         continue;
       }
-      backoffMs = 500;
+      backoffMs = FIRST_BACKOFF_MS;
+      const { messages, receivedAt } = gathered;
       // Messages gathered when a stop arrived are left on the queue, not invoked: SQS redelivers them.
       if (messages.length === 0 || polling.signal.aborted) continue;
       for (const batch of withinPayloadLimit(messages, queue)) {
         try {
-          await runBatch(batch);
+          await runBatch(batch, receivedAt);
         } catch (error) {
           report({ type: 'error', source: `event source mapping ${queue.name}`, message: describe(error) });
         }

@@ -4,7 +4,8 @@ import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/l
 import type { ServiceManifest } from '@sidestep/manifest';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
-import { type AccountConcurrency, TooManyRequestsError, tooManyRequestsBody } from './lambda-concurrency.ts';
+import { type AccountConcurrency, TooManyRequestsError } from './lambda-concurrency.ts';
+import { tooManyRequestsResponse } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LocalCloudStartError } from './local-cloud-start-error.ts';
 import type { LocalFunctionUrl, LocalService } from './local-definitions.ts';
@@ -89,11 +90,17 @@ export interface FunctionHostsOptions {
 
 /** The running functions: each service's, and those behind function URLs. */
 export interface FunctionHosts {
-  /** Each service's function, by service name. */
+  /**
+   * Each service's function, by service name, its invocations counted against the account's
+   * concurrency (`invoke` rejects with `TooManyRequestsError` past it).
+   */
   readonly byService: ReadonlyMap<string, FunctionHost>;
   /** `<endpoint>/lambda-url/<name>/` */
   functionUrl(name: string): string;
-  /** Invokes a service (RequestResponse); throws {@link UnknownServiceError} for one the cloud does not run. */
+  /**
+   * Invokes a service (RequestResponse); throws {@link UnknownServiceError} for one the cloud does not
+   * run, and rejects with `TooManyRequestsError` past the account's concurrency (`lambdaConcurrency`).
+   */
   invoke(service: string, event: unknown): Promise<InvokeResult>;
 }
 
@@ -185,11 +192,8 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
         if (!(error instanceof TooManyRequestsError)) throw error;
         // A function URL's throttled request: 429, the body Invoke's error's
         // (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html, "429 Too Many Requests").
-        return {
-          statusCode: 429,
-          headers: { 'content-type': 'application/json' },
-          body: Buffer.from(JSON.stringify(tooManyRequestsBody(error))),
-        };
+        const { statusCode, headers, body } = tooManyRequestsResponse(error);
+        return { statusCode, headers, body: Buffer.from(body) };
       }
     });
 

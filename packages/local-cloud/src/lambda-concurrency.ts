@@ -147,15 +147,3 @@ export function accountConcurrency(
     },
   };
 }
-
-/**
- * The body of Lambda's 429: `{"Reason","Type","message"}`, as Invoke answers it (the SDKs read
- * `Reason` into the error, https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors).
- */
-export function tooManyRequestsBody(error: TooManyRequestsError): {
-  Reason: string;
-  Type: 'User';
-  message: string;
-} {
-  return { Reason: error.reason, Type: 'User', message: error.message };
-}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { lambdaFunctionArn } from '@sidestep/iam';
 import type { InvokeResult, LambdaErrorBody } from '@sidestep/lambda-runtime';
 import { AwsApiError, AwsValidationError } from './aws-api-errors.ts';
-import { TooManyRequestsError, tooManyRequestsBody } from './lambda-concurrency.ts';
+import { TooManyRequestsError } from './lambda-concurrency.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
 
@@ -150,12 +150,7 @@ export function lambdaInvokeApi(options: LambdaInvokeOptions) {
       if (error instanceof AwsApiError) {
         return lambdaErrorResponse(error.name, error.message, error.statusCode);
       }
-      if (error instanceof TooManyRequestsError) {
-        return {
-          ...lambdaErrorResponse(error.name, error.message, error.statusCode),
-          body: JSON.stringify(tooManyRequestsBody(error)),
-        };
-      }
+      if (error instanceof TooManyRequestsError) return tooManyRequestsResponse(error);
       throw error;
     }
   };
@@ -277,6 +272,18 @@ function parsePayload(body: Buffer): unknown {
       `Could not parse request body into json: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
+}
+
+/**
+ * Lambda's 429 for an invocation past the account's concurrency, Invoke's and a function URL's: the
+ * body `{"Reason","Type","message"}`, as Invoke answers it (the SDKs read `Reason` into the error,
+ * https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors).
+ */
+export function tooManyRequestsResponse(error: TooManyRequestsError): LambdaInvokeResponse {
+  return {
+    ...lambdaErrorResponse(error.name, error.message, error.statusCode),
+    body: JSON.stringify({ Reason: error.reason, Type: 'User', message: error.message }),
+  };
 }
 
 /**

@@ -258,7 +258,8 @@ export interface LocalCloud {
   queueUrl(name: string): string;
   /**
    * Invokes a service directly (RequestResponse), as a workflow task or `aws lambda invoke` would.
-   * Throws `UnknownServiceError` for a service the cloud does not run.
+   * Throws `UnknownServiceError` for a service the cloud does not run; rejects with
+   * `TooManyRequestsError` past the account's concurrency (`lambdaConcurrency`).
    */
   invoke(service: string, event: unknown): Promise<InvokeResult>;
   /** What a producer process needs to reach this cloud: endpoint, region, dummy credentials. */

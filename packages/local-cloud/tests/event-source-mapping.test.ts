@@ -307,6 +307,42 @@ describe('startEventSourceMapping', () => {
     expect(await remaining(queue)).toEqual([]);
   });
 
+  it("counts a throttled batch's window from when its records were received, its batching window included", async () => {
+    const queue = await freshQueue();
+    await send(queue, 'a');
+    // The batch waits its 1 s batching window for more records: of a 1.2 s window, too little is left
+    // to wait 0.5 s and invoke again, so the batch goes back after one call.
+    const { calls, report } = startMapping(
+      queue,
+      () => {
+        throw new TooManyRequestsError();
+      },
+      { window: 1, throttleWindowMs: 1_200 },
+    );
+    const first = await report.waitFor('invocation');
+    expect({ calls: calls.length, reason: first.reason }).toEqual({
+      calls: 1,
+      reason: 'TooManyRequestsException: Rate Exceeded.',
+    });
+  });
+
+  it('invokes a throttled batch no more once the mapping stops, ending its wait', async () => {
+    const queue = await freshQueue();
+    await send(queue, 'a');
+    const { calls } = startMapping(
+      queue,
+      () => {
+        throw new TooManyRequestsError();
+      },
+      { throttleWindowMs: 30_000 },
+    );
+    while (calls.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Stopped during the wait before the next try (0.5 s): the stop ends it, and nothing more is invoked.
+    await mappings.at(-1)?.stop({ graceMs: 5_000 });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(calls).toHaveLength(1);
+  });
+
   it('leaves a record that keeps failing to SQS redrive, which moves it to the DLQ after maxReceiveCount', async () => {
     const queue = await freshQueue();
     const [id] = await send(queue, 'poison');
