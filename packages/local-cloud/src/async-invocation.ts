@@ -4,10 +4,10 @@ import { sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { asyncFailureQueueName } from '@sidestep/manifest';
 import { type KeyedStore, keyedMemoryStore } from './keyed-store.ts';
-import { TooManyRequestsError } from './lambda-concurrency.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
+import { TooManyRequestsError } from './too-many-requests-error.ts';
 
 /**
  * Lambda's waits before the second and the third attempt of an asynchronous invocation whose function

@@ -6,9 +6,9 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { judgeBatchResponse } from './batch-response.ts';
-import { TooManyRequestsError } from './lambda-concurrency.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { type SqsEvent, toSqsEvent } from './sqs-event.ts';
+import { TooManyRequestsError } from './too-many-requests-error.ts';
 
 /**
  * The outcome of one invocation, as `@sidestep/lambda-runtime`'s `FunctionHost.invoke` returns it.

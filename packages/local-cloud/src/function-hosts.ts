@@ -4,7 +4,7 @@ import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/l
 import type { ServiceManifest } from '@sidestep/manifest';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
-import { type AccountConcurrency, TooManyRequestsError } from './lambda-concurrency.ts';
+import type { AccountConcurrency } from './lambda-concurrency.ts';
 import { tooManyRequestsResponse } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LocalCloudStartError } from './local-cloud-start-error.ts';
@@ -15,6 +15,7 @@ import { randomSecretValue } from './local-secrets.ts';
 import type { JobQueue } from './queues.ts';
 import { type LocalResources, serviceEnvironment } from './service-environment.ts';
 import { type Defer, type Started, startPhase } from './start-phase.ts';
+import { TooManyRequestsError } from './too-many-requests-error.ts';
 
 /** `invoke` was asked for a service the cloud does not run. */
 export class UnknownServiceError extends UnknownLocalNameError {

@@ -3,22 +3,7 @@ import { dirname } from 'node:path';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import type { MetricName, MetricSample } from './local-cloudwatch.ts';
 import { readStateFile, writeStateFile } from './local-state.ts';
-
-/**
- * Lambda's answer to an invocation past the account's concurrency: 429 `TooManyRequestsException`,
- * `Reason: ConcurrentInvocationLimitExceeded`, "Rate Exceeded." (API_Invoke's errors,
- * https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors). Each caller
- * answers it as Lambda's does: Invoke with the 429, Step Functions as `Lambda.TooManyRequestsException`,
- * an asynchronous invocation back on its queue, an event source mapping's batch back on its queue.
- */
-export class TooManyRequestsError extends Error {
-  override readonly name = 'TooManyRequestsException';
-  readonly reason = 'ConcurrentInvocationLimitExceeded';
-  readonly statusCode = 429;
-  constructor() {
-    super('Rate Exceeded.');
-  }
-}
+import { TooManyRequestsError } from './too-many-requests-error.ts';
 
 /** The account's concurrent executions, shared by every function of the cloud. */
 export interface AccountConcurrency {

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { lambdaFunctionArn } from '@sidestep/iam';
 import type { InvokeResult, LambdaErrorBody } from '@sidestep/lambda-runtime';
 import { AwsApiError, AwsValidationError } from './aws-api-errors.ts';
-import { TooManyRequestsError } from './lambda-concurrency.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
+import { TooManyRequestsError } from './too-many-requests-error.ts';
 
 // Lambda's Invoke (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html) on the local
 // endpoint: `POST /2015-03-31/functions/{FunctionName}/invocations`, REST-JSON, the payload as the

@@ -4,10 +4,10 @@ import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '
 import { type AuthorizationCheck, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import type { ContainerOverride, FargateTaskResult } from './fargate-task.ts';
-import { TooManyRequestsError } from './lambda-concurrency.ts';
 import { lambdaErrorPayload } from './lambda-invoke.ts';
 import { AccessDeniedError } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
+import { TooManyRequestsError } from './too-many-requests-error.ts';
 
 /** The Task state a service integration runs for. */
 export interface TaskCall {

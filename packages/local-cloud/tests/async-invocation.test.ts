@@ -8,10 +8,10 @@ import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { startAsyncInvocations } from '../src/async-invocation.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { TooManyRequestsError } from '../src/lambda-concurrency.ts';
 import type { LocalCloudReporter } from '../src/local-cloud-event.ts';
 import { createLocalIam, UNENFORCED_IAM } from '../src/local-iam.ts';
 import { pendingInvocationsFile, readStateFile, writeStateFile } from '../src/local-state.ts';
+import { TooManyRequestsError } from '../src/too-many-requests-error.ts';
 import { allow, role } from './fixtures/iam-stack.ts';
 import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 

@@ -7,10 +7,10 @@ import {
   type FunctionInvocationResult,
   startEventSourceMapping,
 } from '../src/event-source-mapping.ts';
-import { TooManyRequestsError } from '../src/lambda-concurrency.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createJobQueue, type JobQueue } from '../src/queues.ts';
 import type { SqsEvent } from '../src/sqs-event.ts';
+import { TooManyRequestsError } from '../src/too-many-requests-error.ts';
 import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
 const local = useSqsEndpoint();

@@ -9,7 +9,8 @@ import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { FunctionHost, InvokeResult } from '@sidestep/lambda-runtime';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { accountConcurrency, TooManyRequestsError } from '../src/lambda-concurrency.ts';
+import { accountConcurrency } from '../src/lambda-concurrency.ts';
+import { TooManyRequestsError } from '../src/too-many-requests-error.ts';
 import { type FixtureCloud, startFixtureCloud } from './fixtures/fixture-cloud.ts';
 import { fixtureDir, queuelessService } from './fixtures/manifests.ts';
 import { localClientConfig } from './fixtures/sqs-endpoint.ts';

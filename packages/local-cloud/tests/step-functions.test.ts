@@ -3,7 +3,6 @@ import { describe, expect, it } from '@jest/globals';
 import { TRANSIENT_LAMBDA_ERRORS } from '@sidestep/workflows';
 import pLimit from 'p-limit';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { TooManyRequestsError } from '../src/lambda-concurrency.ts';
 import {
   createLocalStepFunctions,
   ExecutionAlreadyExistsError,
@@ -22,6 +21,7 @@ import {
   StatesTaskError,
   type TaskIntegration,
 } from '../src/task-integrations.ts';
+import { TooManyRequestsError } from '../src/too-many-requests-error.ts';
 
 const FN = 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-status-updater';
 
