@@ -5,18 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
 import {
   endedExecutions,
+  IMPORT_STATE_MACHINE_ARN,
+  IMPORTS_BUCKET,
   jobBySourceKey,
   type PathCloud,
   runSidestep,
   startQuotaPathCloud,
+  usersCsv,
 } from './start-path-cloud.ts';
 
 // A new account's Fargate vCPU quota may fit a single batch task
 // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html): the local
 // cloud refuses a RunTask past it as ECS does (its Failures, AmazonECS.Unknown to Step Functions),
 // and the import workflow waits for room instead of failing the job.
-const BUCKET = 'sidestep-local-imports';
-const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
 const run = randomBytes(4).toString('hex');
 
 let path: PathCloud;
@@ -32,12 +33,6 @@ afterAll(async () => {
   await path?.stop();
 });
 
-function csv(n: number, rows: number): string {
-  const lines = ['external_id,email,name'];
-  for (let i = 1; i <= rows; i++) lines.push(`q-${run}-${n}-${i},q${i}.${n}.${run}@example.com,User ${i}`);
-  return `${lines.join('\n')}\n`;
-}
-
 describe('imports past the account’s Fargate vCPU quota', () => {
   it('waits for room: an import uploaded while another’s task holds the quota has its RunTask refused and retried, and both succeed', async () => {
     const uploads = [
@@ -46,7 +41,11 @@ describe('imports past the account’s Fargate vCPU quota', () => {
     ];
     const upload = ({ n, rows }: { n: number; rows: number }) =>
       path.s3.send(
-        new PutObjectCommand({ Bucket: BUCKET, Key: `imports/${run}/quota-${n}.csv`, Body: csv(n, rows) }),
+        new PutObjectCommand({
+          Bucket: IMPORTS_BUCKET,
+          Key: `imports/${run}/quota-${n}.csv`,
+          Body: usersCsv(`q-${run}-${n}`, rows),
+        }),
       );
     // The first import's task holds the quota, frozen (SIGSTOP) until the second import's RunTask has
     // been refused: two uploaded at once need not overlap on a slow machine, where the first task can
@@ -85,10 +84,15 @@ describe('imports past the account’s Fargate vCPU quota', () => {
         process.kill(pid, 'SIGCONT');
       } catch {}
     }
-    const executions = await endedExecutions(path.sfn, STATE_MACHINE_ARN, (input) => input.includes(run), {
-      count: uploads.length,
-      timeoutMs: 60_000,
-    });
+    const executions = await endedExecutions(
+      path.sfn,
+      IMPORT_STATE_MACHINE_ARN,
+      (input) => input.includes(run),
+      {
+        count: uploads.length,
+        timeoutMs: 60_000,
+      },
+    );
     expect(executions.map((execution) => ({ status: execution.status, cause: execution.cause }))).toEqual([
       { status: 'SUCCEEDED' },
       { status: 'SUCCEEDED' },

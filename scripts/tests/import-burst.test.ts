@@ -6,7 +6,15 @@ import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
 import { FARGATE_VCPU_LIMIT_REASON } from '@sidestep/workflows';
 import { LOCAL_NOTIFY_ADDRESS } from '../src/services.ts';
-import { endedExecutions, mailsBySubject, type PathCloud, startQuotaPathCloud } from './start-path-cloud.ts';
+import {
+  endedExecutions,
+  IMPORT_STATE_MACHINE_ARN,
+  IMPORTS_BUCKET,
+  mailsBySubject,
+  type PathCloud,
+  startQuotaPathCloud,
+  usersCsv,
+} from './start-path-cloud.ts';
 
 // Issue 11 item 3: about 20 imports uploaded at once on the embedded database (the default of
 // `npm start`, one session at a time) all end, each with its own true outcome and one mail. Always
@@ -14,8 +22,6 @@ import { endedExecutions, mailsBySubject, type PathCloud, startQuotaPathCloud } 
 // Fargate vCPU quota that fits two batch tasks, as a new account's may
 // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html): the tasks past it
 // are refused as ECS refuses them, and their workflows wait for room.
-const BUCKET = 'sidestep-local-imports';
-const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
 const run = randomBytes(4).toString('hex');
 const GOOD = 15;
 const BAD = 5;
@@ -39,13 +45,6 @@ afterAll(async () => {
   await path?.stop();
 });
 
-/** A users CSV of `rows` rows for upload `n`; a bad one has a header without the required columns. */
-function csv(n: number, rows: number, bad: boolean): string {
-  const lines = [bad ? 'id,mail,name' : 'external_id,email,name'];
-  for (let i = 1; i <= rows; i++) lines.push(`b-${run}-${n}-${i},u${i}.${n}.${run}@example.com,User ${i}`);
-  return `${lines.join('\n')}\n`;
-}
-
 describe('a burst of imports on the embedded database', () => {
   it(`ends ${GOOD + BAD} concurrent uploads each with its own outcome, reason and one mail`, async () => {
     expect(cloud.databaseKind).toBe('embedded');
@@ -61,15 +60,15 @@ describe('a burst of imports on the embedded database', () => {
       uploads.map(({ n, bad, rows, fileName }) =>
         s3.send(
           new PutObjectCommand({
-            Bucket: BUCKET,
+            Bucket: IMPORTS_BUCKET,
             Key: `imports/${run}/${fileName}`,
-            Body: csv(n, rows, bad),
+            Body: usersCsv(`b-${run}-${n}`, rows, bad ? 'id,mail,name' : undefined),
             ContentType: 'text/csv',
           }),
         ),
       ),
     );
-    const executions = await endedExecutions(sfn, STATE_MACHINE_ARN, (input) => input.includes(run), {
+    const executions = await endedExecutions(sfn, IMPORT_STATE_MACHINE_ARN, (input) => input.includes(run), {
       count: uploads.length,
       timeoutMs: 240_000,
     });

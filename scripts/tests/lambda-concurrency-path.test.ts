@@ -8,10 +8,13 @@ import { createOpsContext } from '@sidestep/ops';
 import { LOCAL_NOTIFY_ADDRESS } from '../src/services.ts';
 import {
   endedExecutions,
+  IMPORT_STATE_MACHINE_ARN,
+  IMPORTS_BUCKET,
   mailsBySubject,
   type PathCloud,
   runSidestep,
   startQuotaPathCloud,
+  usersCsv,
 } from './start-path-cloud.ts';
 
 // A new account's Lambda concurrency may be 10 invocations at once
@@ -20,8 +23,6 @@ import {
 // Lambda.TooManyRequestsException. Here 2, so imports uploaded together are throttled: their
 // workflow steps retry it (with the definitions' own waits), the status change events and the
 // mail queue's batches are tried again, and every import ends as it should, mailed once.
-const BUCKET = 'sidestep-local-imports';
-const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
 const IMPORTS = 4;
 const run = randomBytes(4).toString('hex');
 
@@ -35,12 +36,6 @@ afterAll(async () => {
   await path?.stop();
 });
 
-function csv(n: number, rows: number): string {
-  const lines = ['external_id,email,name'];
-  for (let i = 1; i <= rows; i++) lines.push(`c-${run}-${n}-${i},c${i}.${n}.${run}@example.com,User ${i}`);
-  return `${lines.join('\n')}\n`;
-}
-
 describe('imports past the account’s Lambda concurrency', () => {
   it('are throttled as Lambda throttles them, retried, and each succeeds with one mail; status and the console show the throttles', async () => {
     const uploads = Array.from({ length: IMPORTS }, (_, n) => ({
@@ -51,14 +46,23 @@ describe('imports past the account’s Lambda concurrency', () => {
     await Promise.all(
       uploads.map(({ n, rows, fileName }) =>
         path.s3.send(
-          new PutObjectCommand({ Bucket: BUCKET, Key: `imports/${run}/${fileName}`, Body: csv(n, rows) }),
+          new PutObjectCommand({
+            Bucket: IMPORTS_BUCKET,
+            Key: `imports/${run}/${fileName}`,
+            Body: usersCsv(`c-${run}-${n}`, rows),
+          }),
         ),
       ),
     );
-    const executions = await endedExecutions(path.sfn, STATE_MACHINE_ARN, (input) => input.includes(run), {
-      count: IMPORTS,
-      timeoutMs: 150_000,
-    });
+    const executions = await endedExecutions(
+      path.sfn,
+      IMPORT_STATE_MACHINE_ARN,
+      (input) => input.includes(run),
+      {
+        count: IMPORTS,
+        timeoutMs: 150_000,
+      },
+    );
     expect(
       executions.map((execution) => ({
         status: execution.status,

@@ -142,6 +142,11 @@ export async function startPathCloud(
   };
 }
 
+/** The imports bucket and the import workflow's state machine of a path cloud (`sidestep-local-...`). */
+export const IMPORTS_BUCKET = 'sidestep-local-imports';
+export const IMPORT_STATE_MACHINE_ARN =
+  'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+
 /** The batch task's vCPUs, as the account's Fargate vCPU quota counts them. */
 export const BATCH_TASK_VCPUS = fargateVcpus(
   LOCAL_TASKS.find((task) => task.manifest.name === 'batch-worker')?.manifest.cpu ?? Number.NaN,
@@ -205,6 +210,16 @@ export function withTaskEnvironment(
         }
       : task,
   );
+}
+
+/**
+ * A users CSV of `rows` rows whose ids and emails start with `tag` (unique to a test's run and upload),
+ * under `header`: a header without the required columns makes an import that fails.
+ */
+export function usersCsv(tag: string, rows: number, header = 'external_id,email,name'): string {
+  const lines = [header];
+  for (let i = 1; i <= rows; i++) lines.push(`${tag}-${i},${tag}-${i}@example.com,User ${i}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /**

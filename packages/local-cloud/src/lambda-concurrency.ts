@@ -7,8 +7,6 @@ import { TooManyRequestsError } from './too-many-requests-error.ts';
 
 /** The account's concurrent executions, shared by every function of the cloud. */
 export interface AccountConcurrency {
-  /** The quota, or undefined: no limit. */
-  readonly limit: number | undefined;
   /**
    * `host` with each invocation counted against the quota from when it is made until it settles
    * (waiting for a local sandbox included: on AWS it would run in an environment of its own); past the
@@ -90,7 +88,6 @@ export function accountConcurrency(
     }
   };
   return {
-    limit,
     flush() {
       if (unwritten) flush();
     },
